@@ -1,0 +1,12 @@
+"""srcdiff: source-to-source reverse-mode differentiation of Python functions.
+
+``srcdiff.generate`` writes a standalone gradient module; ``grad``, ``value_and_grad`` and
+``check_grad`` build and check gradients from a function object or a file.
+"""
+
+__version__ = "0.1.0"
+
+from .api import check_grad, generate, grad, value_and_grad  # noqa: E402
+from .errors import SrcdiffError  # noqa: E402
+
+__all__ = ["__version__", "generate", "grad", "value_and_grad", "check_grad", "SrcdiffError"]

@@ -1,0 +1,213 @@
+"""The library API: a thin layer over the pipeline.
+
+``generate`` turns a function (object, file or source text) into the text of its gradient module.
+``grad`` and ``value_and_grad`` build that module in memory and hand back its functions, with the
+same signature as the original. ``check_grad`` gradient-checks the generated code against central
+differences of the original function. Only the functions that take a function object, or that check,
+run the user's code; generating from a file or from source text only reads it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import linecache
+import math
+import os
+import sys
+import textwrap
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .check import CheckReport, check_gradient
+from .emit import emit_module
+from .errors import SrcdiffError
+from .frontend import Imports, load_function
+from .ir import GradProgram
+from .optimize import optimize
+from .prims import MATH_CONSTANTS, MATH_FUNCTIONS
+from .reverse import reverse
+
+
+@dataclass
+class Generated:
+    """Everything one run of the pipeline produced: the program and the module text."""
+
+    program: GradProgram
+    text: str
+    function: str
+
+
+def parse_wrt(wrt: str | Sequence[str]) -> list[str]:
+    """``"w,b"`` or ``["w", "b"]`` to a list of names."""
+    if isinstance(wrt, str):
+        return [w.strip() for w in wrt.split(",") if w.strip()]
+    return [str(w) for w in wrt]
+
+
+def regenerate_command(source_name: str, function: str, wrt: list[str], output: str | None = None) -> str:
+    """The command that rebuilds a generated module, as recorded in its header."""
+    cmd = f"srcdiff {source_name} --function {function} --wrt {','.join(wrt)}"
+    if output is not None:
+        cmd += f" -o {output}"
+    return cmd
+
+
+def compile_source(
+    source: str,
+    wrt: str | Sequence[str],
+    *,
+    filename: str = "<string>",
+    function: str | None = None,
+    source_name: str | None = None,
+    output: str | None = None,
+    imports: Imports | None = None,
+) -> Generated:
+    """Run the whole pipeline on source text: frontend, reverse, optimize, emit."""
+    names = parse_wrt(wrt)
+    fn = load_function(source, filename, function, imports)
+    try:
+        prog = optimize(reverse(fn, names))
+    except SrcdiffError as e:
+        raise e.located(filename, source) from None
+    shown = source_name or os.path.basename(filename)
+    text = emit_module(prog, source_name=shown, command=regenerate_command(shown, fn.name, names, output))
+    return Generated(prog, text, fn.name)
+
+
+def _imports_from_globals(fn: Callable[..., Any]) -> Imports:
+    """What ``math`` is called in the function's module, read from its globals (nothing is run)."""
+    imports = Imports()
+    for name, value in getattr(fn, "__globals__", {}).items():
+        if value is math:
+            imports.modules[name] = "math"
+        elif isinstance(value, types.BuiltinFunctionType) and getattr(math, getattr(value, "__name__", ""), None) is value:
+            if value.__name__ in MATH_FUNCTIONS:
+                imports.functions[name] = MATH_FUNCTIONS[value.__name__]
+        elif isinstance(value, float) and name in MATH_CONSTANTS and getattr(math, name) == value:
+            imports.constants[name] = name
+    return imports
+
+
+def _function_source(fn: Callable[..., Any]) -> tuple[str, str, str | None, Imports | None]:
+    """(source, filename, function name, imports) for a function object."""
+    name = getattr(fn, "__name__", None)
+    try:
+        filename = inspect.getsourcefile(fn) or "<unknown>"
+        snippet = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as e:
+        raise SrcdiffError(f"cannot read the source of {fn!r}: {e}", hint="pass the path of its file instead") from None
+    return snippet, filename, name, _imports_from_globals(fn)
+
+
+def _resolve(fn_or_source: Any, function: str | None) -> tuple[str, str, str | None, Imports | None]:
+    """Source text, file name, function name and extra imports, from any accepted input."""
+    if callable(fn_or_source):
+        return _function_source(fn_or_source)
+    if isinstance(fn_or_source, Path) or (
+        isinstance(fn_or_source, str) and "\n" not in fn_or_source and fn_or_source.endswith(".py")
+    ):
+        path = Path(fn_or_source)
+        return read_source(path), str(path), function, None
+    if isinstance(fn_or_source, str):
+        return fn_or_source, "<string>", function, None
+    raise TypeError(f"expected a function, a path or source text, got {type(fn_or_source).__name__}")
+
+
+def read_source(path: Path) -> str:
+    """The text of a source file, with a located error for every way reading it can fail."""
+    where = str(path)
+    if not path.exists():
+        raise SrcdiffError("no such file", filename=where, hint="check the path")
+    if path.is_dir():
+        raise SrcdiffError("is a directory, not a Python file", filename=where, hint="name the .py file to differentiate")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SrcdiffError(
+            f"the file is not valid UTF-8 (byte 0x{data[e.start]:02x})",
+            filename=where,
+            line=line,
+            col=col,
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def generate(fn_or_source: Any, wrt: str | Sequence[str], function: str | None = None) -> str:
+    """The text of the gradient module for a function object, a ``.py`` path or source text."""
+    source, filename, name, imports = _resolve(fn_or_source, function)
+    return compile_source(source, wrt, filename=filename, function=name or function, imports=imports).text
+
+
+def load_generated(text: str, name: str) -> types.ModuleType:
+    """Run generated module text as a fresh module (its source is kept for tracebacks)."""
+    module = types.ModuleType(name)
+    filename = f"<srcdiff {name}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    exec(compile(text, filename, "exec"), module.__dict__)
+    return module
+
+
+def _build(fn: Any, wrt: str | Sequence[str], function: str | None) -> tuple[types.ModuleType, str]:
+    source, filename, name, imports = _resolve(fn, function)
+    gen = compile_source(source, wrt, filename=filename, function=name or function, imports=imports)
+    return load_generated(gen.text, f"{gen.function}_grad"), gen.function
+
+
+def grad(fn: Any, wrt: str | Sequence[str], function: str | None = None) -> Callable[..., Any]:
+    """A function with ``fn``'s signature returning the gradient (a tuple for several ``wrt``)."""
+    module, name = _build(fn, wrt, function)
+    return getattr(module, f"{name}_grad")
+
+
+def value_and_grad(fn: Any, wrt: str | Sequence[str], function: str | None = None) -> Callable[..., Any]:
+    """A function with ``fn``'s signature returning ``(value, gradient)``."""
+    module, name = _build(fn, wrt, function)
+    return getattr(module, f"{name}_value_and_grad")
+
+
+def import_function(path: Path, name: str) -> Callable[..., Any]:
+    """Import the user's file and return one of its functions (this runs the file's code)."""
+    spec = importlib.util.spec_from_file_location(f"_srcdiff_user_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise SrcdiffError("cannot import the file", filename=str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def bind_arguments(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """All of ``fn``'s parameters bound to values, in parameter order (defaults applied)."""
+    bound = inspect.signature(fn).bind(*args, **(kwargs or {}))
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def check_grad(
+    fn: Any,
+    args: Sequence[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    wrt: str | Sequence[str] = (),
+    function: str | None = None,
+    tolerance: float | None = None,
+) -> CheckReport:
+    """Gradient-check the generated gradient of ``fn`` at ``args`` against central differences."""
+    names = parse_wrt(wrt)
+    if not callable(fn):
+        source, filename, name, _ = _resolve(fn, function)
+        gen = compile_source(source, names, filename=filename, function=name)
+        original = import_function(Path(filename), gen.function)
+    else:
+        original = fn
+        source, filename, name, imports = _resolve(fn, function)
+        gen = compile_source(source, names, filename=filename, function=name, imports=imports)
+    module = load_generated(gen.text, f"{gen.function}_grad")
+    bound = bind_arguments(original, args, kwargs)
+    vag = getattr(module, f"{gen.function}_value_and_grad")
+    return check_gradient(original, vag, bound, names, tolerance=tolerance)

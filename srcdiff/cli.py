@@ -1,0 +1,191 @@
+"""The command line: ``srcdiff FILE --wrt NAMES [options]``, a thin layer over ``api``.
+
+Bad input prints one ``srcdiff: error: FILE:LINE:COL: ...`` line with the source line, a caret and a
+hint, exits with status 2, and leaves no output file behind (the module is written to a temporary
+file beside the target and renamed into place only when complete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .api import (
+    bind_arguments,
+    compile_source,
+    import_function,
+    load_generated,
+    parse_wrt,
+    read_source,
+)
+from .check import check_gradient
+from .errors import SrcdiffError
+from .irtext import format_program
+
+DESCRIPTION = """\
+Differentiate a Python function in reverse mode and write its gradient as a standalone module.
+
+srcdiff reads FILE (it never runs it, except for --check), differentiates the function with respect
+to the --wrt parameters and writes <stem>_grad.py beside FILE with four functions:
+f_forward, f_backward, f_grad and f_value_and_grad."""
+
+EPILOG = """\
+examples:
+  srcdiff cost.py --wrt w,b                      write cost_grad.py
+  srcdiff cost.py --wrt w,b -o -                 print the module instead
+  srcdiff cost.py --wrt w,b --check --at w=2 b=8 x=-2 y=2
+  srcdiff cost.py --wrt w,b --show-ir            print the SSA graph, write nothing
+
+exit status: 0 success, 1 gradient check failed, 2 bad input or usage."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="srcdiff",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", metavar="FILE", help="Python file holding the function to differentiate")
+    p.add_argument("--wrt", required=True, metavar="NAMES", help="comma-separated parameters to differentiate with respect to")
+    p.add_argument("--function", metavar="NAME", help="the function to differentiate (needed when FILE defines several)")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: <stem>_grad.py beside FILE; '-' for stdout)")
+    p.add_argument("--check", action="store_true", help="import the generated module and gradient-check it (runs FILE's code)")
+    p.add_argument(
+        "--at",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="parameter values for --check, as Python literals; others use their default or a seeded random value",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for the random values of --check (default 0)")
+    p.add_argument("--show-ir", action="store_true", help="print the SSA graph (forward, backward, tape) and write nothing")
+    p.add_argument("--version", action="version", version=f"srcdiff {__version__}")
+    return p
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2) that argparse itself cannot see."""
+
+
+def parse_at(items: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise UsageError(f"--at expects NAME=VALUE, got {item!r}")
+        try:
+            values[name.strip()] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            raise UsageError(f"--at {name}: {text!r} is not a Python literal (e.g. 2, -0.5, 1e-3)") from None
+    return values
+
+
+def default_output(path: Path) -> Path:
+    return path.with_name(f"{path.stem}_grad.py")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_values(fn: Any, given: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Values for every parameter: --at first, then defaults, then seeded random numbers in (0.25, 0.75)."""
+    import inspect
+
+    rng = random.Random(seed)
+    sig = inspect.signature(fn)
+    unknown = sorted(set(given) - set(sig.parameters))
+    if unknown:
+        raise UsageError(f"--at names {', '.join(unknown)}, not a parameter of {fn.__name__} ({', '.join(sig.parameters)})")
+    values: dict[str, Any] = {}
+    for name, param in sig.parameters.items():
+        if name in given:
+            values[name] = given[name]
+        elif param.default is not inspect.Parameter.empty:
+            values[name] = param.default
+        else:
+            # Inside the domain of log, sqrt, asin, acos, atanh and away from the kinks of abs/max at 0.
+            values[name] = round(rng.uniform(0.25, 0.75), 6)
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    source = read_source(path)
+    wrt = parse_wrt(args.wrt)
+    if args.output in (None, ""):
+        out_path: Path | None = default_output(path)
+        output_arg = None
+    elif args.output == "-":
+        out_path, output_arg = None, None
+    else:
+        out_path = Path(args.output)
+        output_arg = out_path.name if out_path.resolve() != default_output(path).resolve() else None
+    if out_path is not None:
+        if out_path.resolve() == path.resolve():
+            raise UsageError("the output file would overwrite the input; choose another -o")
+        source_name = Path(os.path.relpath(path.resolve(), out_path.resolve().parent)).as_posix()
+    else:
+        source_name = path.name
+    gen = compile_source(
+        source, wrt, filename=str(path), function=args.function, source_name=source_name, output=output_arg
+    )
+    if args.show_ir:
+        sys.stdout.write(format_program(gen.program))
+        return 0
+    if out_path is None:
+        sys.stdout.write(gen.text)
+    else:
+        if out_path.is_dir():
+            raise UsageError(f"-o {out_path} is a directory; name a file")
+        write_atomically(out_path, gen.text)
+        print(f"srcdiff: wrote {out_path}", file=sys.stderr)
+    if args.check:
+        fn = import_function(path, gen.function)
+        values = check_values(fn, parse_at(args.at), args.seed)
+        module = load_generated(gen.text, f"{gen.function}_grad")
+        bound = bind_arguments(fn, [], values)
+        report = check_gradient(fn, getattr(module, f"{gen.function}_value_and_grad"), bound, wrt)
+        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        print(f"gradient check of {gen.function} at {shown}")
+        print(report.format())
+        return 0 if report.passed else 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.at and not args.check:
+            raise UsageError("--at only makes sense with --check")
+        return run(args)
+    except SrcdiffError as e:
+        print(e.format(), file=sys.stderr)
+        return 2
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        print(f"srcdiff: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,513 @@
+"""Frontend: source text to an SSA ``Function``.
+
+It parses the file, finds the function, checks that every construct is in the supported subset
+and lowers the body to SSA nodes. Anything outside the subset is a ``SrcdiffError`` naming the
+construct, its place (file:line:col) and, where there is one, the rewrite that works. Nothing here
+runs the user's code: it only reads the syntax tree.
+
+Example: ``c = w * x; c = c + b; return c`` lowers to::
+
+    c = mul(w, x)
+    c_1 = add(c, b)
+    return c_1
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+
+from .errors import SrcdiffError
+from .ir import Atom, Const, Function, Node, Param, Stmt, Var
+from .prims import BUILTIN_FUNCTIONS, MATH_CONSTANTS, MATH_FUNCTIONS, PRIMS
+
+SUPPORTED_SUMMARY = (
+    "srcdiff supports straight-line scalar code: assignments, tuple unpacking, += -= *= /=, "
+    "+ - * / ** // and unary minus, int and float constants, math functions, abs, pow, max, min, "
+    "and one return at the end"
+)
+
+BINOPS = {
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.Div: "div",
+    ast.Pow: "pow",
+    ast.FloorDiv: "floordiv",
+}
+
+# Constructs that will come with later features get a specific message; the rest a generic one.
+UNSUPPORTED_STATEMENTS = {
+    ast.If: ("an if statement", "control flow is not supported yet; for a max/min/abs kink use max(), min() or abs()"),
+    ast.For: ("a for loop", "loops are not supported yet; unroll the loop by hand for now"),
+    ast.While: ("a while loop", "loops are not supported yet"),
+    ast.With: ("a with statement", None),
+    ast.Try: ("a try statement", "exception handling cannot be differentiated; remove it"),
+    ast.Raise: ("a raise statement", None),
+    ast.Assert: ("an assert statement", "move the check out of the function being differentiated"),
+    ast.Delete: ("a del statement", None),
+    ast.Global: ("a global declaration", "pass the value in as a parameter"),
+    ast.Nonlocal: ("a nonlocal declaration", "pass the value in as a parameter"),
+    ast.FunctionDef: ("a nested function", "define helpers at top level and inline them for now"),
+    ast.AsyncFunctionDef: ("a nested async function", None),
+    ast.ClassDef: ("a class definition", None),
+    ast.Lambda: ("a lambda", None),
+    ast.Match: ("a match statement", None),
+}
+UNSUPPORTED_EXPRESSIONS = {
+    ast.Compare: ("a comparison", "comparisons need control flow, which is not supported yet; use max() or min()"),
+    ast.IfExp: ("a conditional expression", "use max(), min() or abs() for a kink"),
+    ast.BoolOp: ("a boolean operator", None),
+    ast.Subscript: ("indexing", "scalar code only for now: pass the elements as parameters"),
+    ast.List: ("a list", None),
+    ast.Dict: ("a dict", None),
+    ast.Set: ("a set", None),
+    ast.ListComp: ("a list comprehension", None),
+    ast.SetComp: ("a set comprehension", None),
+    ast.DictComp: ("a dict comprehension", None),
+    ast.GeneratorExp: ("a generator expression", "write the sum out term by term"),
+    ast.Lambda: ("a lambda", None),
+    ast.JoinedStr: ("an f-string", None),
+    ast.Await: ("await", None),
+    ast.Yield: ("yield", "generators cannot be differentiated"),
+    ast.YieldFrom: ("yield from", "generators cannot be differentiated"),
+    ast.NamedExpr: ("an assignment expression (:=)", "assign on a line of its own"),
+    ast.Starred: ("a starred expression", "pass the values one by one"),
+}
+
+
+def parse(source: str, filename: str) -> ast.Module:
+    """Parse, turning Python's SyntaxError into a located SrcdiffError."""
+    try:
+        return ast.parse(source, filename=filename)
+    except SyntaxError as e:
+        col = e.offset if e.offset else None
+        raise SrcdiffError(
+            f"syntax error: {e.msg}",
+            filename=filename,
+            line=e.lineno,
+            col=col,
+            source_line=e.text.rstrip("\n") if e.text else None,
+            hint="srcdiff reads the file as Python source; fix the syntax and run again",
+        ) from None
+    except ValueError as e:  # e.g. a NUL byte in the source
+        raise SrcdiffError(f"cannot parse the file: {e}", filename=filename) from None
+
+
+@dataclass
+class Imports:
+    """What the module's imports make ``math`` and its functions known as."""
+
+    modules: dict[str, str] = field(default_factory=dict)  # alias -> "math"
+    functions: dict[str, str] = field(default_factory=dict)  # alias -> prim name
+    constants: dict[str, str] = field(default_factory=dict)  # alias -> constant prim
+
+    def add(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, ast.Import):
+            for a in stmt.names:
+                if a.name == "math":
+                    self.modules[a.asname or "math"] = "math"
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "math" and stmt.level == 0:
+            for a in stmt.names:
+                local = a.asname or a.name
+                if a.name in MATH_FUNCTIONS:
+                    self.functions[local] = MATH_FUNCTIONS[a.name]
+                elif a.name in MATH_CONSTANTS:
+                    self.constants[local] = a.name
+                elif a.name == "*":
+                    self.functions.update(MATH_FUNCTIONS)
+                    self.constants.update(MATH_CONSTANTS)
+                else:
+                    self.functions[local] = "?" + a.name  # imported, but not differentiable
+
+
+def find_function(module: ast.Module, name: str | None, filename: str) -> ast.FunctionDef:
+    """The top-level function to differentiate: the named one, or the only one."""
+    defs = [s for s in module.body if isinstance(s, ast.FunctionDef)]
+    if name is not None:
+        for d in defs:
+            if d.name == name:
+                return d
+        for s in module.body:
+            if isinstance(s, ast.AsyncFunctionDef) and s.name == name:
+                raise _error(s, f"'{name}' is an async function", filename, "use a plain def")
+        listed = ", ".join(d.name for d in defs) or "none"
+        raise SrcdiffError(
+            f"function '{name}' not found; top-level functions in this file: {listed}",
+            filename=filename,
+            hint="pass one of them with --function NAME",
+        )
+    if not defs:
+        raise SrcdiffError(
+            "no top-level function found",
+            filename=filename,
+            hint="srcdiff differentiates a function defined with 'def' at the top level of the file",
+        )
+    if len(defs) > 1:
+        listed = ", ".join(d.name for d in defs)
+        raise SrcdiffError(
+            f"the file defines several functions ({listed}); say which one to differentiate",
+            filename=filename,
+            line=defs[1].lineno,
+            col=defs[1].col_offset + 1,
+            hint=f"add --function {defs[0].name} (or another of them)",
+        )
+    return defs[0]
+
+
+def load_function(
+    source: str, filename: str = "<string>", function: str | None = None, imports: Imports | None = None
+) -> Function:
+    """Parse ``source`` and lower the chosen function to SSA.
+
+    ``imports`` adds what the caller knows the names mean (for a function object whose module
+    imported math, but whose own source text does not show it).
+    """
+    module = parse(source, filename)
+    imports = imports or Imports()
+    for stmt in module.body:
+        imports.add(stmt)
+    fdef = find_function(module, function, filename)
+    try:
+        return Lowerer(source, filename, imports).lower(fdef)
+    except SrcdiffError as e:
+        raise e.located(filename, source) from None
+
+
+def _error(node: ast.AST, message: str, filename: str | None = None, hint: str | None = None) -> SrcdiffError:
+    return SrcdiffError(
+        message,
+        filename=filename,
+        line=getattr(node, "lineno", None),
+        col=getattr(node, "col_offset", -1) + 1 if hasattr(node, "col_offset") else None,
+        hint=hint,
+    )
+
+
+def function_hash(source: str, fdef: ast.FunctionDef) -> str:
+    """A short, stable hash of the function's own source text, recorded in the generated header."""
+    segment = ast.get_source_segment(source, fdef) or ast.unparse(fdef)
+    return hashlib.sha256(segment.encode("utf-8")).hexdigest()[:16]
+
+
+def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
+    names = set()
+    for node in ast.walk(fdef):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def _numeric_constant(node: ast.expr) -> Const | None:
+    """An int or float literal, possibly negated; None for anything else."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        if isinstance(node.op, ast.USub):
+            sign = -sign
+        node = node.operand
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return Const(sign * node.value if sign == -1 else node.value)
+    return None
+
+
+class Lowerer:
+    """Walks one function body, keeping the current SSA binding of each source name."""
+
+    def __init__(self, source: str, filename: str, imports: Imports) -> None:
+        self.source = source
+        self.filename = filename
+        self.imports = imports
+        self.env: dict[str, Atom] = {}
+        self.versions: dict[str, int] = {}
+        self.nodes: list[Node] = []
+        self.stmt: Stmt | None = None
+        self.assigned: set[str] = set()
+        self.fname = ""
+
+    # -- structure ------------------------------------------------------------------------
+
+    def lower(self, fdef: ast.FunctionDef) -> Function:
+        self.fname = fdef.name
+        self.assigned = _assigned_names(fdef)
+        if fdef.decorator_list:
+            raise _error(fdef.decorator_list[0], "decorators are not supported", hint="remove the decorator")
+        params = self._params(fdef.args)
+        body = list(fdef.body)
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            if isinstance(body[0].value.value, str):
+                body = body[1:]  # the docstring: read, never copied into the output
+        result: Atom | None = None
+        result_name = fdef.name
+        for i, stmt in enumerate(body):
+            self.stmt = Stmt(ast.unparse(stmt), stmt.lineno, stmt.col_offset + 1)
+            if isinstance(stmt, ast.Return):
+                if i != len(body) - 1:
+                    raise _error(
+                        stmt,
+                        "a return before the end of the function is not supported",
+                        hint="make the return the last statement",
+                    )
+                if stmt.value is None:
+                    raise _error(stmt, "the function must return a value", hint="return the cost, e.g. 'return J'")
+                if isinstance(stmt.value, ast.Tuple):
+                    raise _error(
+                        stmt.value,
+                        "the function returns a tuple; srcdiff differentiates a function returning one scalar",
+                        hint="return the cost alone",
+                    )
+                result = self.expr(stmt.value)
+                if isinstance(stmt.value, ast.Name):
+                    result_name = stmt.value.id
+            else:
+                self.statement(stmt)
+        if result is None:
+            raise _error(
+                fdef, f"function '{fdef.name}' has no return statement", hint="end it with 'return <cost>'"
+            )
+        # The function's locals: generated names must not take these (module aliases are not
+        # locals, the generated module imports what it needs under names of its own).
+        used = set(self.assigned) | {p.name for p in params}
+        return Function(
+            line=fdef.lineno,
+            col=fdef.col_offset + 1,
+            name=fdef.name,
+            params=params,
+            body=self.nodes,
+            result=result,
+            result_name=result_name,
+            filename=self.filename,
+            source_hash=function_hash(self.source, fdef),
+            used_names=frozenset(used),
+        )
+
+    def _params(self, args: ast.arguments) -> list[Param]:
+        if args.vararg or args.kwarg:
+            star = args.vararg or args.kwarg
+            raise _error(star, "*args and **kwargs are not supported", hint="name each parameter")
+        positional = args.posonlyargs + args.args
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        params = []
+        for i, (arg, default) in enumerate(zip(positional, defaults)):
+            kind = "posonly" if i < len(args.posonlyargs) else "normal"
+            params.append(self._param(arg, kind, default))
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+            params.append(self._param(arg, "kwonly", default))
+        return params
+
+    def _param(self, arg: ast.arg, kind: str, default: ast.expr | None) -> Param:
+        const = None
+        if default is not None:
+            const = _numeric_constant(default)
+            if const is None:
+                raise _error(
+                    default,
+                    f"the default of parameter '{arg.arg}' is not a number",
+                    hint="defaults must be int or float literals",
+                )
+        var = Var(name=arg.arg, version=0)
+        self.env[arg.arg] = var
+        self.versions[arg.arg] = 0
+        return Param(arg.arg, var, kind, const)
+
+    # -- statements -----------------------------------------------------------------------
+
+    def statement(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, ast.Assign):
+            self.assign(stmt.targets, stmt.value)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is None:
+                return  # a bare annotation binds nothing
+            self.assign([stmt.target], stmt.value)
+        elif isinstance(stmt, ast.AugAssign):
+            self.augassign(stmt)
+        elif isinstance(stmt, ast.Pass):
+            return
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            self.imports.add(stmt)
+        elif isinstance(stmt, ast.Expr):
+            raise _error(
+                stmt,
+                "an expression statement has no effect on the result",
+                hint="assign it to a name or remove it (calls with side effects, like print, are not supported)",
+            )
+        else:
+            what, hint = UNSUPPORTED_STATEMENTS.get(type(stmt), (type(stmt).__name__, None))
+            raise _error(stmt, f"{what} is not supported; {SUPPORTED_SUMMARY}", hint=hint)
+
+    def assign(self, targets: list[ast.expr], value: ast.expr) -> None:
+        first = targets[0]
+        if isinstance(first, (ast.Tuple, ast.List)):
+            if len(targets) > 1:
+                raise _error(first, "chained tuple assignment is not supported", hint="split it into two statements")
+            names = [self._target_name(t) for t in first.elts]
+            if not isinstance(value, (ast.Tuple, ast.List)) or len(value.elts) != len(names):
+                raise _error(
+                    value,
+                    "tuple unpacking needs a tuple of the same length on the right",
+                    hint="write 'a, b = expr1, expr2' or assign each name on its own line",
+                )
+            atoms = [self.expr(v) for v in value.elts]  # evaluate all, then bind: swaps work
+            for name, atom in zip(names, atoms):
+                self.bind(name, atom)
+            return
+        names = [self._target_name(t) for t in targets]
+        atom = self.expr(value)
+        for name in names:
+            atom = self.bind(name, atom)
+
+    def _target_name(self, target: ast.expr) -> str:
+        if isinstance(target, ast.Name):
+            return target.id
+        if isinstance(target, ast.Starred):
+            raise _error(target, "starred assignment is not supported", hint="unpack each name explicitly")
+        if isinstance(target, ast.Subscript):
+            raise _error(target, "assignment to an element is not supported", hint="build a new value under a new name")
+        if isinstance(target, ast.Attribute):
+            raise _error(target, "assignment to an attribute is not supported", hint="use a local name")
+        raise _error(target, "this assignment target is not supported", hint="assign to a plain name")
+
+    def augassign(self, stmt: ast.AugAssign) -> None:
+        name = self._target_name(stmt.target)
+        prim = BINOPS.get(type(stmt.op))
+        if prim is None:
+            raise _error(stmt, f"the operator {type(stmt.op).__name__} is not supported", hint=SUPPORTED_SUMMARY)
+        left = self.lookup(name, stmt.target)
+        right = self.expr(stmt.value)
+        self.bind(name, self.emit(prim, (left, right)))
+
+    def bind(self, name: str, atom: Atom) -> Var:
+        """Make ``name`` refer to ``atom``: a fresh temporary takes the name, anything else is copied."""
+        version = self.versions.get(name, -1) + 1
+        self.versions[name] = version
+        if isinstance(atom, Var) and not atom.is_user:
+            # Temporaries never outlive their statement, so this one is free to take the name.
+            atom.name, atom.version = name, version
+            self.env[name] = atom
+            return atom
+        var = Var(name=name, version=version)
+        self.nodes.append(Node(var, "copy", (atom,), self.stmt))
+        self.env[name] = var
+        return var
+
+    # -- expressions ----------------------------------------------------------------------
+
+    def emit(self, prim: str, args: tuple[Atom, ...]) -> Var:
+        out = Var()
+        self.nodes.append(Node(out, prim, args, self.stmt))
+        return out
+
+    def lookup(self, name: str, node: ast.AST) -> Atom:
+        if name in self.env:
+            return self.env[name]
+        if name in self.imports.constants:
+            return self.emit(self.imports.constants[name], ())
+        if name in self.imports.modules:
+            raise _error(node, f"'{name}' is a module, not a value", hint=f"call one of its functions, e.g. {name}.exp(x)")
+        if name in self.assigned:
+            raise _error(node, f"name '{name}' is used before it is assigned", hint=f"assign '{name}' earlier")
+        raise _error(
+            node,
+            f"name '{name}' is not defined in function '{self.fname}'",
+            hint=f"srcdiff sees only the function's parameters and local names; pass '{name}' as a parameter",
+        )
+
+    def expr(self, node: ast.expr) -> Atom:
+        if isinstance(node, ast.Constant):
+            if type(node.value) in (int, float):
+                return Const(node.value)
+            kind = type(node.value).__name__
+            hint = "use 1.0 or 0.0" if isinstance(node.value, bool) else "only int and float constants are supported"
+            raise _error(node, f"a {kind} constant is not supported", hint=hint)
+        if isinstance(node, ast.Name):
+            return self.lookup(node.id, node)
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.UAdd):
+                return self.expr(node.operand)
+            if isinstance(node.op, ast.USub):
+                const = _numeric_constant(node)
+                if const is not None:
+                    return const
+                return self.emit("neg", (self.expr(node.operand),))
+            raise _error(node, f"the unary operator {type(node.op).__name__} is not supported", hint=SUPPORTED_SUMMARY)
+        if isinstance(node, ast.BinOp):
+            prim = BINOPS.get(type(node.op))
+            if prim is None:
+                symbol = {ast.Mod: "%", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
+                op = symbol.get(type(node.op), type(node.op).__name__)
+                raise _error(node, f"the operator {op} is not supported", hint=SUPPORTED_SUMMARY)
+            left = self.expr(node.left)
+            right = self.expr(node.right)
+            return self.emit(prim, (left, right))
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id in self.imports.modules and node.value.id not in self.env:
+                if node.attr in MATH_CONSTANTS:
+                    return self.emit(node.attr, ())
+                raise _error(node, f"math.{node.attr} is not a supported constant", hint="use math.pi, math.e, math.tau or math.inf")
+            raise _error(node, "attribute access is not supported", hint="pass the value in as a parameter")
+        what, hint = UNSUPPORTED_EXPRESSIONS.get(type(node), (type(node).__name__, None))
+        raise _error(node, f"{what} is not supported; {SUPPORTED_SUMMARY}", hint=hint)
+
+    def call(self, node: ast.Call) -> Atom:
+        prim, shown = self._callee(node.func)
+        if node.keywords:
+            raise _error(node.keywords[0].value, f"keyword arguments to {shown} are not supported", hint="pass them by position")
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                raise _error(a, "starred arguments are not supported", hint="pass the values one by one")
+        n = len(node.args)
+        if prim == "log" and n == 2:
+            prim = "logb"
+        arity = PRIMS[prim].arity
+        if prim in ("max", "min") and n < 2:
+            raise _error(
+                node,
+                f"{shown} of a single iterable is not supported",
+                hint=f"list the values: {shown}(a, b, ...)",
+            )
+        if arity is None and n < 1 or arity is not None and n != arity:
+            want = "one or more" if arity is None else str(arity)
+            raise _error(node, f"{shown} takes {want} argument(s) here, got {n}")
+        args = tuple(self.expr(a) for a in node.args)
+        return self.emit(prim, args)
+
+    def _callee(self, func: ast.expr) -> tuple[str, str]:
+        """The primitive a call names, and the name as written (for messages)."""
+        if isinstance(func, ast.Name):
+            name = func.id
+            if name in self.env:
+                raise _error(func, f"'{name}' is a value, not a function")
+            if name in self.imports.functions:
+                prim = self.imports.functions[name]
+                if prim.startswith("?"):
+                    raise _error(func, f"math.{prim[1:]} is not differentiable or not supported", hint=_math_hint())
+                return prim, name
+            if name in BUILTIN_FUNCTIONS:
+                return BUILTIN_FUNCTIONS[name], name
+            if name == self.fname:
+                raise _error(func, f"recursive call to '{name}' is not supported", hint="write the recursion as a loop")
+            if name in MATH_FUNCTIONS and not self.imports.modules and not self.imports.functions:
+                raise _error(func, f"'{name}' is not imported", hint=f"add 'from math import {name}' or use math.{name}")
+            raise _error(
+                func,
+                f"call to unknown function '{name}'",
+                hint="srcdiff knows the functions of math and abs, pow, max, min; calls to other functions are not supported yet",
+            )
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            owner = func.value.id
+            if owner in self.imports.modules and owner not in self.env:
+                if func.attr in MATH_FUNCTIONS:
+                    return MATH_FUNCTIONS[func.attr], f"{owner}.{func.attr}"
+                raise _error(func, f"math.{func.attr} is not differentiable or not supported", hint=_math_hint())
+            if owner in ("np", "numpy"):
+                raise _error(func, f"NumPy call {owner}.{func.attr} is not supported yet", hint="scalar math only for now")
+            raise _error(func, f"call to unknown function '{owner}.{func.attr}'", hint=_math_hint())
+        raise _error(func, "this kind of call is not supported", hint=_math_hint())
+
+
+def _math_hint() -> str:
+    names = sorted(k for k in MATH_FUNCTIONS)
+    return "differentiable math functions: " + ", ".join(names)
+

@@ -1,0 +1,109 @@
+"""Names, given once, at emit time.
+
+User names stay (a reassigned ``a`` prints as ``a``, ``a_1``, ``a_2``); the adjoint of ``v`` is
+``d<out>_d<v>``; a compiler temporary is named from what it computes (``w_x`` for ``w * x``,
+``exp_z`` for ``exp(z)``), never from a counter, so adding a statement elsewhere does not rename it.
+A clash with any name the user wrote is settled by appending underscores, so a user variable called
+``dJ_dw``, ``tape`` or ``math`` keeps working.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+from .ir import Const, GradProgram, Node, Var
+from .prims import PRIMS
+
+OPWORDS = {
+    "add": "sum",
+    "sub": "diff",
+    "mul": "prod",
+    "div": "quot",
+    "pow": "pow",
+    "neg": "neg",
+    "floordiv": "fdiv",
+    "select": "sel",
+    "and": "cond",
+    "copy": "copy",
+}
+MAX_NAME = 32
+
+
+class Namer:
+    """Hands out unique, stable names for the values of one generated module."""
+
+    def __init__(self, prog: GradProgram, reserved: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.prog = prog
+        self.out = prog.function.result_name
+        self.taken: set[str] = set(prog.function.used_names) | set(reserved)
+        self.names: dict[Var, str] = {}
+        self.defs: dict[Var, Node] = {n.out: n for n in prog.forward + prog.backward}
+        for p in prog.function.params:
+            self.names[p.var] = p.name
+
+    def fresh(self, base: str) -> str:
+        """``base`` itself if nobody uses it, else ``base_``, ``base__``, ... (deterministic)."""
+        if not base.isidentifier() or keyword.iskeyword(base):
+            base = base + "_"
+        name = base
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def name(self, var: Var) -> str:
+        if var not in self.names:
+            if var.is_user and var.version == 0:
+                self.names[var] = var.name  # type: ignore[assignment]
+                self.taken.add(var.name)  # type: ignore[arg-type]
+            else:
+                self.names[var] = self.fresh(self.label(var))
+        return self.names[var]
+
+    def label(self, var: Var) -> str:
+        """What the value would like to be called (not yet made unique)."""
+        if var in self.names:
+            return self.names[var]
+        if var.is_user:
+            return var.name if var.version == 0 else f"{var.name}_{var.version}"  # type: ignore[return-value]
+        if var is self.prog.seed:
+            return "d" + self.out
+        if var.adjoint_of is not None:
+            return f"d{self.out}_d{self.label(var.adjoint_of)}"
+        if var.hint:
+            return var.hint
+        return self._derived(var)
+
+    def _leaves(self, var: Var, depth: int = 0) -> list[str]:
+        node = self.defs.get(var)
+        if var.is_user or var.adjoint_of is not None or var is self.prog.seed or node is None or depth > 8:
+            return [self.label(var)] if (var.is_user or var.adjoint_of is not None or var is self.prog.seed) else []
+        found: list[str] = []
+        for a in node.args:
+            if isinstance(a, Var):
+                found += self._leaves(a, depth + 1)
+        return found
+
+    def _derived(self, var: Var) -> str:
+        node = self.defs.get(var)
+        if node is None:
+            return "t"
+        leaves = list(dict.fromkeys(self._leaves(var)))
+        prim = PRIMS[node.prim]
+        if node.prim == "pow" and isinstance(node.args[1], Const) and leaves:
+            power = {2: "sq", 3: "cubed"}.get(node.args[1].value, "pow")  # type: ignore[call-overload]
+            parts = leaves[:3] + [power]
+        elif prim.kind == "call" and not leaves:
+            # A call on constants only (math.log(2)): name it after its arguments.
+            consts = [repr(a.value).replace(".", "_").replace("-", "m") for a in node.args if isinstance(a, Const)]
+            parts = [prim.symbol] + consts
+        elif prim.kind in ("call", "constant"):
+            parts = [prim.symbol] + leaves[:3]
+        elif len(leaves) >= 2:
+            parts = leaves[:4]
+        else:
+            parts = [OPWORDS.get(node.prim, node.prim)] + leaves
+        base = "_".join(parts)
+        if len(base) > MAX_NAME:
+            base = base[:MAX_NAME].rstrip("_")
+        return base

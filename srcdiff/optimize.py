@@ -1,0 +1,431 @@
+"""Optimization passes over a ``GradProgram``: small, separate and pure (program in, program out).
+
+The forward sweep is the user's code and stays as written (only dead statements go); the passes
+clean up what the rule table produced for the backward sweep, so it reads like a person wrote it.
+Named values (the user's variables and the adjoints of them) are never removed by a pass: where one
+simplifies away, it becomes a copy (``dJ_da = dJ_dd``) so the name survives.
+
+Order matters: folding and identities expose copies, copies expose common subexpressions, and
+dead code removal runs last, before the tape is chosen from what the backward sweep still reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from fractions import Fraction
+from typing import Callable
+
+from .ir import Atom, Const, GradProgram, Node, Var, substitute, uses
+from .prims import fold
+
+Pass = Callable[[GradProgram], GradProgram]
+
+
+def named_vars(prog: GradProgram) -> set[Var]:
+    """Values that must keep a name of their own in the output."""
+    named: set[Var] = {prog.seed}
+    named.update(p.var for p in prog.function.params)
+    if isinstance(prog.function.result, Var):
+        named.add(prog.function.result)
+    for node in prog.forward + prog.backward:
+        v = node.out
+        if v.is_user or (v.adjoint_of is not None and v.adjoint_of.is_user):
+            named.add(v)
+    named.update(g for g in prog.grads if isinstance(g, Var))
+    return named
+
+
+def _is_const(a: Atom, value: float) -> bool:
+    return isinstance(a, Const) and not isinstance(a.value, bool) and a.value == value
+
+
+def _with_backward(prog: GradProgram, backward: list[Node], subst: dict[Var, Atom]) -> GradProgram:
+    """The program with a new backward sweep, every read of a replaced value redirected."""
+    backward = substitute(backward, subst)
+    grads = []
+    for g in prog.grads:
+        while isinstance(g, Var) and g in subst:
+            g = subst[g]
+        grads.append(g)
+    return replace(prog, backward=backward, grads=grads)
+
+
+class _Rewriter:
+    """Replaces backward nodes by atoms: anonymous values are substituted, named ones become copies."""
+
+    def __init__(self, prog: GradProgram) -> None:
+        self.named = named_vars(prog)
+        self.subst: dict[Var, Atom] = {}
+        self.out: list[Node] = []
+
+    def resolve(self, a: Atom) -> Atom:
+        while isinstance(a, Var) and a in self.subst:
+            a = self.subst[a]
+        return a
+
+    def args(self, node: Node) -> tuple[Atom, ...]:
+        return tuple(self.resolve(a) for a in node.args)
+
+    def keep(self, node: Node) -> None:
+        args = self.args(node)
+        changed = any(x is not y for x, y in zip(args, node.args))
+        self.out.append(node.replace_args(args) if changed else node)
+
+    def become(self, node: Node, atom: Atom) -> None:
+        if node.out in self.named:
+            self.out.append(Node(node.out, "copy", (atom,), node.stmt))
+        else:
+            self.subst[node.out] = atom
+
+    def emit(self, prim: str, args: tuple[Atom, ...], like: Node) -> Var:
+        out = Var()
+        self.out.append(Node(out, prim, args, like.stmt))
+        return out
+
+    def result(self, prog: GradProgram) -> GradProgram:
+        return _with_backward(prog, self.out, self.subst)
+
+
+def fold_constants(prog: GradProgram) -> GradProgram:
+    """Evaluate arithmetic on constants.
+
+    Before: ``t = sub(2, 1); u = pow(x, t)``  After: ``u = pow(x, 1)``
+    """
+    rw = _Rewriter(prog)
+    for node in prog.backward:
+        args = rw.args(node)
+        if args and all(isinstance(a, Const) for a in args):
+            value = fold(node.prim, [a.value for a in args])  # type: ignore[union-attr]
+            if value is not None:
+                rw.become(node, Const(value))
+                continue
+        rw.keep(node)
+    return rw.result(prog)
+
+
+def simplify_identities(prog: GradProgram) -> GradProgram:
+    """Apply ``x * 1 = x``, ``x * 0 = 0``, ``x + 0 = x``, ``x ** 1 = x``, ``--x = x`` and the like.
+
+    Before: ``t = mul(g, 1); u = pow(x, 1); v = mul(t, u)``  After: ``v = mul(g, x)``
+    """
+    rw = _Rewriter(prog)
+    defs: dict[Var, Node] = {}
+    for node in prog.backward:
+        args = rw.args(node)
+        p = node.prim
+        new: Atom | None = None
+        if p == "mul":
+            a, b = args
+            if _is_const(a, 0) or _is_const(b, 0):
+                new = Const(0.0)
+            elif _is_const(a, 1):
+                new = b
+            elif _is_const(b, 1):
+                new = a
+        elif p == "div":
+            a, b = args
+            if _is_const(b, 1):
+                new = a
+            elif _is_const(a, 0):
+                new = Const(0.0)
+        elif p == "add":
+            a, b = args
+            if _is_const(a, 0):
+                new = b
+            elif _is_const(b, 0):
+                new = a
+        elif p == "sub":
+            a, b = args
+            if _is_const(b, 0):
+                new = a
+            elif _is_const(a, 0):
+                new = rw.emit("neg", (b,), node)
+        elif p == "pow":
+            a, b = args
+            if _is_const(b, 1):
+                new = a
+            elif _is_const(b, 0):
+                new = Const(1)
+        elif p == "neg":
+            (a,) = args
+            inner = defs.get(a) if isinstance(a, Var) else None
+            if inner is not None and inner.prim == "neg":
+                new = inner.args[0]
+        elif p == "select":
+            cond, a, b = args
+            if isinstance(cond, Const):
+                new = a if cond.value else b
+        if new is not None:
+            rw.become(node, new)
+        else:
+            rw.keep(node)
+            defs[rw.out[-1].out] = rw.out[-1]
+    return rw.result(prog)
+
+
+def _nice_float(value: float, sources: list[float]) -> bool:
+    """Whether a folded float reads as well as the constants it replaces (0.5 * 2 -> 1.0, not 0.1 * 3)."""
+    if not math.isfinite(value):
+        return False
+    longest = max((len(repr(abs(float(s)))) for s in sources), default=3)
+    return len(repr(abs(value))) <= longest + 1
+
+
+def normalize_products(prog: GradProgram) -> GradProgram:
+    """Fold the constants and signs of each chain of products and quotients into one coefficient.
+
+    Rules multiply local derivatives one step at a time; for ``J = d**2 / 2`` that gives
+    ``(dJ / 2) * (2 * d)``. Flattening the chain and folding its coefficient gives ``dJ * d``, the
+    form an expert writes. The upstream adjoint goes first ("upstream times local").
+
+    Before: ``t = div(dJ, 2); u = mul(2, d); v = mul(t, u)``  After: ``v = mul(dJ, d)``
+    """
+    named = named_vars(prog)
+    defs = {n.out: n for n in prog.backward}
+    counts = uses(prog.backward)
+    chain = ("mul", "div", "neg")
+
+    def interior(a: Atom) -> Node | None:
+        if isinstance(a, Var) and a not in named and counts.get(a, 0) == 1:
+            node = defs.get(a)
+            if node is not None and node.prim in chain:
+                return node
+        return None
+
+    rw = _Rewriter(prog)
+    for node in prog.backward:
+        if node.prim not in chain:
+            rw.keep(node)
+            continue
+        num: list[Atom] = []
+        den: list[Atom] = []
+        consts: tuple[list[Const], list[Const]] = ([], [])
+        signs = [0]
+
+        def flatten(a: Atom, up: bool, n: Node | None = None) -> None:
+            n = n or interior(a)
+            if isinstance(a, Const):
+                consts[0 if up else 1].append(a)
+            elif n is None:
+                (num if up else den).append(a)
+            elif n.prim == "neg":
+                signs[0] += 1
+                flatten(n.args[0], up)
+            else:
+                flatten(n.args[0], up)
+                flatten(n.args[1], up if n.prim == "mul" else not up)
+
+        flatten(node.out, True, node)
+        all_consts = consts[0] + consts[1]
+        foldable = len(all_consts) >= 2 or signs[0] >= 2 or any(_is_const(c, 1) or _is_const(c, -1) for c in all_consts)
+        if not foldable:
+            rw.keep(node)
+            continue
+        coef = _coefficient(consts[0], consts[1])
+        if coef is None:
+            rw.keep(node)
+            continue
+        sign, top, bottom = coef
+        if top == 0:
+            rw.become(node, Const(0.0))
+            continue
+        sign = -sign if signs[0] % 2 else sign
+        adjoints = [a for a in num if isinstance(a, Var) and (a.adjoint_of is not None or a is prog.seed)]
+        others = [a for a in num if not any(a is x for x in adjoints)]
+        top_list: list[Atom] = adjoints + ([Const(top)] if top != 1 else []) + others
+        bottom_list: list[Atom] = ([Const(bottom)] if bottom != 1 else []) + den
+        if not top_list:
+            top_list = [Const(1)]
+        first = rw.resolve(top_list[0])
+        if sign < 0:
+            first = Const(-first.value) if isinstance(first, Const) else rw.emit("neg", (first,), node)
+        acc: Atom = first
+        for a in top_list[1:]:
+            acc = rw.emit("mul", (acc, rw.resolve(a)), node)
+        if bottom_list:
+            d: Atom = rw.resolve(bottom_list[0])
+            for a in bottom_list[1:]:
+                d = rw.emit("mul", (d, rw.resolve(a)), node)
+            acc = rw.emit("div", (acc, d), node)
+        # The chain's last operation takes over the original output, so names and uses stay valid.
+        if isinstance(acc, Var) and rw.out and rw.out[-1].out is acc:
+            last = rw.out.pop()
+            rw.out.append(Node(node.out, last.prim, last.args, node.stmt))
+        else:
+            rw.become(node, acc)
+    return rw.result(prog)
+
+
+def _coefficient(top: list[Const], bottom: list[Const]) -> tuple[int, int | float, int | float] | None:
+    """(sign, numerator, denominator) of a product of constants; None when folding would read worse."""
+    values = [c.value for c in top + bottom]
+    if all(isinstance(v, int) for v in values):
+        frac = Fraction(1)
+        for v in top:
+            frac *= v.value
+        for v in bottom:
+            if v.value == 0:
+                return None
+            frac /= v.value
+        sign = -1 if frac < 0 else 1
+        frac = abs(frac)
+        return sign, int(frac.numerator), int(frac.denominator)
+    value = 1.0
+    for v in top:
+        value *= v.value
+    for v in bottom:
+        if v.value == 0:
+            return None
+        value /= v.value
+    if not _nice_float(value, values):
+        return None
+    return (-1 if value < 0 else 1), abs(value), 1
+
+
+def subtract_negations(prog: GradProgram) -> GradProgram:
+    """Turn ``a + (-b)`` into ``a - b`` where ``-b`` is a negated product used only there.
+
+    Fan-out sums collect terms whose rules start with a minus (``-g * x / y**2``); written out they
+    would read ``a + -g * x / y**2``.
+
+    Before: ``t = neg(g); u = mul(t, x); s = add(a, u)``  After: ``u = mul(g, x); s = sub(a, u)``
+    """
+    named = named_vars(prog)
+    defs = {n.out: n for n in prog.backward}
+    counts = uses(prog.backward)
+
+    def leading_neg(a: Atom) -> list[Node] | None:
+        """The chain from ``a`` down to a leading ``neg``, if every link is used once and unnamed."""
+        path: list[Node] = []
+        while isinstance(a, Var) and a not in named and counts.get(a, 0) == 1 and a in defs:
+            node = defs[a]
+            path.append(node)
+            if node.prim == "neg":
+                return path
+            if node.prim not in ("mul", "div"):
+                return None
+            a = node.args[0]
+        return None
+
+    replaced: dict[Var, Node] = {}
+    for node in prog.backward:
+        if node.prim != "add":
+            continue
+        path = leading_neg(node.args[1])
+        if path is None:
+            continue
+        replaced[node.out] = Node(node.out, "sub", node.args, node.stmt)
+        # Drop the neg: its reader takes the negated value directly.
+        neg = path[-1]
+        if len(path) == 1:
+            replaced[node.out] = Node(node.out, "sub", (node.args[0], neg.args[0]), node.stmt)
+        else:
+            parent = path[-2]
+            replaced[parent.out] = Node(parent.out, parent.prim, (neg.args[0],) + parent.args[1:], parent.stmt)
+    if not replaced:
+        return prog
+    return replace(prog, backward=[replaced.get(n.out, n) for n in prog.backward])
+
+
+def propagate_copies(prog: GradProgram) -> GradProgram:
+    """Drop copies into anonymous values, reading the source directly.
+
+    Before: ``t = copy(dJ); u = mul(t, x)``  After: ``u = mul(dJ, x)``
+    """
+    rw = _Rewriter(prog)
+    for node in prog.backward:
+        if node.prim == "copy" and node.out not in rw.named:
+            rw.become(node, rw.resolve(node.args[0]))
+        else:
+            rw.keep(node)
+    return rw.result(prog)
+
+
+def _key(node: Node, args: tuple[Atom, ...]) -> tuple:
+    keys = [("c",) + a.key if isinstance(a, Const) else ("v", id(a)) for a in args]
+    if node.prim in ("add", "mul"):
+        keys.sort()
+    return (node.prim, tuple(keys))
+
+
+def eliminate_common_subexpressions(prog: GradProgram) -> GradProgram:
+    """Compute each value once, reusing forward values where the backward sweep needs them again.
+
+    Before: ``forward: s = mul(x, x)``, ``backward: t = mul(x, x); u = div(g, t)``
+    After:  ``backward: u = div(g, s)`` (``s`` goes on the tape instead of being recomputed)
+    """
+    seen: dict[tuple, Var] = {}
+    for node in prog.forward:
+        if node.prim != "copy":
+            seen.setdefault(_key(node, node.args), node.out)
+    rw = _Rewriter(prog)
+    for node in prog.backward:
+        args = rw.args(node)
+        if node.prim == "copy":
+            rw.keep(node)
+            continue
+        key = _key(node, args)
+        if key in seen:
+            rw.become(node, seen[key])
+            continue
+        rw.keep(node)
+        seen[key] = node.out
+    return rw.result(prog)
+
+
+def eliminate_dead_code(prog: GradProgram) -> GradProgram:
+    """Drop backward nodes no gradient reads and forward nodes neither the result nor the tape reads.
+
+    Before: ``forward: a = mul(w, 2); unused = exp(w); J = mul(a, a)``
+    After:  ``forward: a = mul(w, 2); J = mul(a, a)``
+    """
+    live: set[Var] = {g for g in prog.grads if isinstance(g, Var)}
+    backward = []
+    for node in reversed(prog.backward):
+        if node.out in live:
+            backward.append(node)
+            live.update(a for a in node.args if isinstance(a, Var))
+    backward.reverse()
+    if isinstance(prog.function.result, Var):
+        live.add(prog.function.result)
+    forward = []
+    for node in reversed(prog.forward):
+        if node.out in live:
+            forward.append(node)
+            live.update(a for a in node.args if isinstance(a, Var))
+    forward.reverse()
+    return replace(prog, forward=forward, backward=backward)
+
+
+def select_tape(prog: GradProgram) -> GradProgram:
+    """Store exactly the forward values the backward sweep reads, in forward order.
+
+    Before: ``forward: c = mul(w, x); J = ...``, ``backward: dJ_dw = mul(dJ_dc, x)``  After: tape ``(x,)``
+    """
+    read = {a for n in prog.backward for a in n.args if isinstance(a, Var)}
+    read.update(g for g in prog.grads if isinstance(g, Var))
+    order = [p.var for p in prog.function.params] + [n.out for n in prog.forward]
+    return replace(prog, tape=[v for v in order if v in read])
+
+
+PIPELINE: list[Pass] = [
+    fold_constants,
+    simplify_identities,
+    fold_constants,
+    normalize_products,
+    simplify_identities,
+    subtract_negations,
+    propagate_copies,
+    eliminate_common_subexpressions,
+    propagate_copies,
+    eliminate_dead_code,
+    select_tape,
+]
+
+
+def optimize(prog: GradProgram, passes: list[Pass] | None = None) -> GradProgram:
+    """Run the passes in order; each is a pure function of the program."""
+    for p in PIPELINE if passes is None else passes:
+        prog = p(prog)
+    return prog

@@ -1,0 +1,195 @@
+"""Reverse mode: the backward sweep of a ``Function``, from the rule table.
+
+The forward nodes are visited right to left. Each active node receives its output's adjoint
+(``g``), and every active input gets a contribution from the node's rule. A value's contributions
+are summed where it fans out, and the sum is placed in the group of the statement that reads the
+value first, the point from which no more contributions can arrive. Adjoints of the user's own
+variables are always named (``dJ_da = dJ_dd``), as a person writes backprop; those of compiler
+temporaries stay anonymous and are inlined later where used once.
+
+Activity analysis: only values that depend on a ``--wrt`` parameter *and* reach the result get
+adjoints, so data parameters and dead code cost nothing in the backward pass.
+
+Example, for ``c = w * x; J = c * c`` and ``--wrt w``::
+
+    forward:  c = mul(w, x); J = mul(c, c)
+    backward: dJ_dc = add(mul(dJ, c), mul(dJ, c)); dJ_dw = mul(dJ_dc, x)
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Callable
+
+from .errors import SrcdiffError
+from .frontend import BINOPS
+from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
+from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
+
+COMPARE_PRIMS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
+
+
+def check_wrt(fn: Function, wrt: list[str]) -> None:
+    """Reject ``--wrt`` lists that name no parameter, repeat a name, or are empty."""
+    params = ", ".join(p.name for p in fn.params) or "(none)"
+    where = dict(filename=fn.filename, line=fn.line or None, col=fn.col or None)
+    if not wrt:
+        raise SrcdiffError("--wrt names no parameter", hint=f"parameters of {fn.name}: {params}", **where)
+    seen = set()
+    for name in wrt:
+        if fn.param(name) is None:
+            raise SrcdiffError(
+                f"--wrt names '{name}', which is not a parameter of {fn.name}",
+                hint=f"parameters of {fn.name}: {params}",
+                **where,
+            )
+        if name in seen:
+            raise SrcdiffError(f"--wrt names '{name}' twice", hint="list each parameter once", **where)
+        seen.add(name)
+
+
+def activity(fn: Function, wrt: list[str]) -> set[Var]:
+    """Values that depend on a ``--wrt`` parameter and reach the result through differentiable steps."""
+    varied: set[Var] = {p.var for p in fn.params if p.name in wrt}
+    for node in fn.body:
+        if node.prim not in NONDIFFERENTIABLE and any(isinstance(a, Var) and a in varied for a in node.args):
+            varied.add(node.out)
+    useful: set[Var] = {fn.result} if isinstance(fn.result, Var) else set()
+    for node in reversed(fn.body):
+        if node.out in useful and node.prim not in NONDIFFERENTIABLE:
+            useful.update(a for a in node.args if isinstance(a, Var))
+    return varied & useful
+
+
+def reverse(fn: Function, wrt: list[str]) -> GradProgram:
+    """Build the backward sweep of ``fn`` with respect to the parameters named in ``wrt``."""
+    check_wrt(fn, wrt)
+    return _Reverse(fn, wrt).run()
+
+
+class _Reverse:
+    def __init__(self, fn: Function, wrt: list[str]) -> None:
+        self.fn = fn
+        self.wrt = wrt
+        self.active = activity(fn, wrt)
+        result = fn.result if isinstance(fn.result, Var) else None
+        self.seed = Var(hint="d" + fn.result_name, adjoint_of=result)
+        self.backward: list[Node] = []
+        self.stmt: Stmt | None = None
+        self.kinks: dict[Stmt, list[str]] = {}
+        # Contributions to each value's adjoint, with the forward position of the node that made them.
+        self.contribs: dict[Var, list[tuple[int, Atom]]] = {}
+        self.adjoint: dict[Var, Atom] = {}
+        if result is not None:
+            self.adjoint[result] = self.seed
+        # The first forward node reading each active value: where its adjoint becomes complete.
+        self.first_use: dict[Var, int] = {}
+        for i, node in enumerate(fn.body):
+            if node.out in self.active:
+                for a in node.args:
+                    if isinstance(a, Var) and a in self.active:
+                        self.first_use.setdefault(a, i)
+
+    def emit(self, prim: str, args: tuple[Atom, ...]) -> Var:
+        out = Var()
+        self.backward.append(Node(out, prim, args, self.stmt))
+        return out
+
+    def run(self) -> GradProgram:
+        for i in reversed(range(len(self.fn.body))):
+            node = self.fn.body[i]
+            if node.out not in self.active:
+                continue
+            self.stmt = node.stmt
+            g = self.adjoint[node.out]
+            for k, arg in enumerate(node.args):
+                if isinstance(arg, Var) and arg in self.active:
+                    c = self.contribution(node, k, g)
+                    self.contribs.setdefault(arg, []).append((i, c))
+            for arg in dict.fromkeys(a for a in node.args if isinstance(a, Var)):
+                if self.first_use.get(arg) == i:
+                    self.adjoint[arg] = self.total(arg)
+        grads: list[Atom] = []
+        for name in self.wrt:
+            var = self.fn.param(name).var  # type: ignore[union-attr]
+            if var not in self.active:
+                grads.append(Const(0.0))
+                continue
+            adj = self.adjoint[var]
+            if not (isinstance(adj, Var) and adj.adjoint_of is var):
+                # The parameter is the result itself (``return w``): its gradient is the seed.
+                named = Var(adjoint_of=var)
+                self.backward.append(Node(named, "copy", (adj,), None))
+                adj = named
+            grads.append(adj)
+        return GradProgram(self.fn, list(self.wrt), list(self.fn.body), self.backward, self.seed, grads, kinks=self.kinks)
+
+    def contribution(self, node: Node, k: int, g: Atom) -> Atom:
+        """The adjoint contribution of ``node``'s k-th input, instantiated from its rule."""
+        rule = RULES[node.prim]
+        env: dict[str, Atom] = {"g": g, "ans": node.out}
+        if rule.inputs == ("*xs",):
+            env["xi"] = node.args[k]
+            if rule.kink in ("max", "min"):
+                env["wins"] = self.winner_condition(node, k, rule.kink)
+            expr = rule.adjoints[0]
+        else:
+            env.update(zip(rule.inputs, node.args))
+            expr = rule.adjoints[k]
+        if rule.kink:
+            notes = self.kinks.setdefault(node.stmt, []) if node.stmt else []
+            if rule.kink not in notes:
+                notes.append(rule.kink)
+        return self.instantiate(expr, env)
+
+    def winner_condition(self, node: Node, k: int, which: str) -> Atom:
+        """True where argument k is the one max/min returns: strictly beats those before it, ties those after."""
+        strict, loose = ("gt", "ge") if which == "max" else ("lt", "le")
+        x = node.args[k]
+        conds = [self.emit(strict if j < k else loose, (x, other)) for j, other in enumerate(node.args) if j != k]
+        return conds[0] if len(conds) == 1 else self.emit("and", tuple(conds))
+
+    def instantiate(self, expr: ast.expr, env: dict[str, Atom]) -> Atom:
+        """Turn a rule expression into backward nodes, reading names from ``env``."""
+        build: Callable[[ast.expr], Atom] = lambda e: self.instantiate(e, env)  # noqa: E731
+        if isinstance(expr, ast.Name):
+            if expr.id in env:
+                return env[expr.id]
+            return self.emit(expr.id, ())  # a named constant such as pi
+        if isinstance(expr, ast.Constant):
+            return Const(expr.value)
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+            return self.emit("neg", (build(expr.operand),))
+        if isinstance(expr, ast.BinOp):
+            return self.emit(BINOPS[type(expr.op)], (build(expr.left), build(expr.right)))
+        if isinstance(expr, ast.Compare):
+            return self.emit(COMPARE_PRIMS[type(expr.ops[0])], (build(expr.left), build(expr.comparators[0])))
+        if isinstance(expr, ast.IfExp):
+            return self.emit("select", (build(expr.test), build(expr.body), build(expr.orelse)))
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+            return self.emit(RULE_FUNCTIONS[expr.func.id], tuple(build(a) for a in expr.args))
+        raise AssertionError(f"rule syntax not understood: {ast.unparse(expr)}")
+
+    def total(self, var: Var) -> Atom:
+        """The complete adjoint of ``var``: the sum of its contributions, in forward order."""
+        parts = [c for _, c in sorted(self.contribs.get(var, []), key=lambda ic: ic[0])]
+        if not parts:
+            return Const(0.0)
+        named = var.is_user
+        if len(parts) == 1:
+            only = parts[0]
+            fresh = isinstance(only, Var) and only.adjoint_of is None and not only.is_user and only is not self.seed
+            if fresh:
+                only.adjoint_of = var  # the contribution *is* the adjoint: name it so
+                return only
+            if not named:
+                return only
+            out = Var(adjoint_of=var)
+            self.backward.append(Node(out, "copy", (only,), self.stmt))
+            return out
+        acc = parts[0]
+        for p in parts[1:-1]:
+            acc = self.emit("add", (acc, p))
+        out = Var(adjoint_of=var)
+        self.backward.append(Node(out, "add", (acc, parts[-1]), self.stmt))
+        return out

@@ -1,0 +1,106 @@
+"""The derivative rules: one line per primitive, declared like data.
+
+Vocabulary: ``g`` is the incoming adjoint, ``ans`` the primitive's stored result, and the inputs are
+named in each rule's signature (``"x, y"``). A rule's expressions are plain Python that sympy can
+also parse, so ``tests/test_rules.py`` proves each elementwise rule against ``sympy.diff``. Calls
+inside a rule (``cos(x)``, ``log(x)``) name primitives, so derivatives reuse the same printer and
+optimizer as the forward code.
+
+Kinks are a stated policy, written once here (``KINK_POLICY``); the backward code names the policy
+wherever it applies it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from .prims import PRIMS
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The vector-Jacobian product of one primitive: one adjoint expression per input."""
+
+    prim: str
+    inputs: tuple[str, ...]  # names of the inputs, in argument order; ("*xs",) for any number
+    adjoints: tuple[ast.expr, ...]  # parsed expressions, one per input (one for variadic)
+    sources: tuple[str, ...]  # the same expressions as written, for docs and tests
+    kink: str | None = None
+
+
+RULES: dict[str, Rule] = {}
+
+# What the generated code does where a primitive has no derivative; each backward group that
+# applies one of these says so in a comment.
+KINK_POLICY: dict[str, str] = {
+    "abs": "abs'(0) = 0 (the zero subgradient)",
+    "max": "on a tie, max sends the gradient to the first largest argument, the one max returns",
+    "min": "on a tie, min sends the gradient to the first smallest argument, the one min returns",
+}
+KINK_POLICY["fabs"] = KINK_POLICY["abs"]
+
+
+def defvjp(prim: str, inputs: str, *adjoints: str, kink: str | None = None) -> None:
+    """Declare the adjoint of each input of ``prim`` (a Python expression in g, ans and the inputs)."""
+    names = tuple(n.strip() for n in inputs.split(","))
+    variadic = names == ("*xs",)
+    if prim not in PRIMS:
+        raise KeyError(f"rule for unknown primitive {prim!r}")
+    if not variadic and len(names) != len(adjoints):
+        raise ValueError(f"{prim}: {len(names)} inputs but {len(adjoints)} adjoints")
+    parsed = tuple(ast.parse(a, mode="eval").body for a in adjoints)
+    RULES[prim] = Rule(prim, names, parsed, adjoints, kink)
+
+
+# fmt: off
+defvjp("add",   "x, y", "g", "g")
+defvjp("sub",   "x, y", "g", "-g")
+defvjp("mul",   "x, y", "g * y", "g * x")
+defvjp("div",   "x, y", "g / y", "-g * x / y**2")
+defvjp("neg",   "x",    "-g")
+defvjp("copy",  "x",    "g")
+defvjp("pow",   "x, y", "g * y * x**(y - 1)", "g * ans * log(x)")
+defvjp("mpow",  "x, y", "g * y * x**(y - 1)", "g * ans * log(x)")
+defvjp("bpow",  "x, y", "g * y * x**(y - 1)", "g * ans * log(x)")
+defvjp("exp",   "x",    "g * ans")
+defvjp("expm1", "x",    "g * (ans + 1)")
+defvjp("log",   "x",    "g / x")
+defvjp("logb",  "x, y", "g / (x * log(y))", "-g * ans / (y * log(y))")
+defvjp("log1p", "x",    "g / (1 + x)")
+defvjp("log2",  "x",    "g / (x * log(2))")
+defvjp("log10", "x",    "g / (x * log(10))")
+defvjp("sqrt",  "x",    "g / (2 * ans)")
+defvjp("sin",   "x",    "g * cos(x)")
+defvjp("cos",   "x",    "-g * sin(x)")
+defvjp("tan",   "x",    "g * (1 + ans**2)")
+defvjp("asin",  "x",    "g / sqrt(1 - x**2)")
+defvjp("acos",  "x",    "-g / sqrt(1 - x**2)")
+defvjp("atan",  "x",    "g / (1 + x**2)")
+defvjp("atan2", "y, x", "g * x / (x**2 + y**2)", "-g * y / (x**2 + y**2)")
+defvjp("sinh",  "x",    "g * cosh(x)")
+defvjp("cosh",  "x",    "g * sinh(x)")
+defvjp("tanh",  "x",    "g * (1 - ans**2)")
+defvjp("asinh", "x",    "g / sqrt(x**2 + 1)")
+defvjp("acosh", "x",    "g / sqrt(x**2 - 1)")
+defvjp("atanh", "x",    "g / (1 - x**2)")
+defvjp("erf",   "x",    "g * 2 / sqrt(pi) * exp(-x**2)")
+defvjp("erfc",  "x",    "-g * 2 / sqrt(pi) * exp(-x**2)")
+defvjp("hypot", "*xs",  "g * xi / ans")
+defvjp("abs",   "x",    "g * ((x > 0) - (x < 0))", kink="abs")
+defvjp("fabs",  "x",    "g * ((x > 0) - (x < 0))", kink="abs")
+# max/min route the gradient to the winning argument; ``wins`` is built per argument by reverse.
+defvjp("max",   "*xs",  "g if wins else 0.0", kink="max")
+defvjp("min",   "*xs",  "g if wins else 0.0", kink="min")
+if "exp2" in PRIMS:
+    defvjp("exp2", "x", "g * ans * log(2)")
+if "cbrt" in PRIMS:
+    defvjp("cbrt", "x", "g / (3 * ans**2)")
+# fmt: on
+
+# Primitives whose output carries no gradient (piecewise constant or boolean).
+NONDIFFERENTIABLE = frozenset(p.name for p in PRIMS.values() if not p.differentiable)
+
+# Names a rule may call, mapped to primitives (``log`` in a rule is the natural log).
+RULE_FUNCTIONS = {p.symbol: p.name for p in PRIMS.values() if p.kind == "call" and p.module}
+RULE_FUNCTIONS["log"] = "log"
