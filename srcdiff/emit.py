@@ -198,7 +198,7 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
             backward.append(f"{zero} = {printer.atom(g)[0]}")
             grad_names.append(zero)
 
-    tape_comment = _tape_comment(prog, namer)
+    tape_comment = _tape_comment(prog, namer, bwd_stmts, bwd_inline)
     tape_param = namer.fresh("tape")
     signature, call_args = _signature(fn.params, printer)
     imports = []
@@ -240,19 +240,30 @@ def _grads_doc(out: str, wrt: list[str]) -> str:
     return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
 
-def _tape_comment(prog: GradProgram, namer: Namer) -> list[str]:
-    """One comment line per stored value, naming the statement whose derivative reads it."""
+def _tape_comment(prog: GradProgram, namer: Namer, stmts: list[Node], inline: dict[Var, Node]) -> list[str]:
+    """One comment line per stored value, naming the first backward statement that reads it.
+
+    It names the adjoint, not the source statement, so editing a constant in the source changes
+    the statement's own lines and nothing here.
+    """
     if not prog.tape:
         return ["# Tape: nothing (the gradient does not depend on any forward value)."]
-    first_reader: dict[Var, Stmt | None] = {}
-    for n in prog.backward:
-        for a in n.args:
-            if isinstance(a, Var) and a not in first_reader:
-                first_reader[a] = n.stmt
+    first_reader: dict[Var, str] = {}
+
+    def visit(node: Node, reader: str) -> None:
+        for a in node.args:
+            if isinstance(a, Var):
+                if a in inline:
+                    visit(inline[a], reader)
+                else:
+                    first_reader.setdefault(a, reader)
+
+    for n in stmts:
+        visit(n, namer.name(n.out))
     lines = ["# Tape: the values the backward pass reads, stored once here."]
     for v in prog.tape:
-        stmt = first_reader.get(v)
-        why = f"for {stmt.text}" if stmt is not None else "as a gradient"
+        reader = first_reader.get(v)
+        why = f"read by {reader}" if reader else "returned as a gradient"
         lines.append(f"#   {namer.name(v)}: {why}")
     return lines
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from .errors import SrcdiffError
@@ -191,6 +192,20 @@ def function_hash(source: str, fdef: ast.FunctionDef) -> str:
     return hashlib.sha256(segment.encode("utf-8")).hexdigest()[:16]
 
 
+_SIMPLE_POWER = re.compile(
+    r"(?<![\w.)\]])([A-Za-z_][\w.]*|\d[\w.]*) \*\* (-?[A-Za-z_][\w.]*|-?\d[\w.]*)(?![\w.(\[])"
+)
+
+
+def statement_text(stmt: ast.stmt) -> str:
+    """The statement re-printed from its syntax tree, with ``**`` hugged as black prints it (``d**2``).
+
+    Re-printing (never copying the source text) keeps comments in the output free of anything but
+    identifiers, numbers and operators.
+    """
+    return _SIMPLE_POWER.sub(r"\1**\2", ast.unparse(stmt))
+
+
 def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
     names = set()
     for node in ast.walk(fdef):
@@ -240,7 +255,7 @@ class Lowerer:
         result: Atom | None = None
         result_name = fdef.name
         for i, stmt in enumerate(body):
-            self.stmt = Stmt(ast.unparse(stmt), stmt.lineno, stmt.col_offset + 1)
+            self.stmt = Stmt(statement_text(stmt), stmt.lineno, stmt.col_offset + 1)
             if isinstance(stmt, ast.Return):
                 if i != len(body) - 1:
                     raise _error(

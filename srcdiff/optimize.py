@@ -202,6 +202,7 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         den: list[Atom] = []
         consts: tuple[list[Const], list[Const]] = ([], [])
         signs = [0]
+        inner_divs = [0]  # a quotient inside the chain: ``a / b * c`` reads better as ``a * c / b``
 
         def flatten(a: Atom, up: bool, n: Node | None = None) -> None:
             n = n or interior(a)
@@ -213,12 +214,19 @@ def normalize_products(prog: GradProgram) -> GradProgram:
                 signs[0] += 1
                 flatten(n.args[0], up)
             else:
+                if n.prim == "div" and n is not node:
+                    inner_divs[0] += 1
                 flatten(n.args[0], up)
                 flatten(n.args[1], up if n.prim == "mul" else not up)
 
         flatten(node.out, True, node)
         all_consts = consts[0] + consts[1]
-        foldable = len(all_consts) >= 2 or signs[0] >= 2 or any(_is_const(c, 1) or _is_const(c, -1) for c in all_consts)
+        foldable = (
+            len(all_consts) >= 2
+            or signs[0] >= 2
+            or inner_divs[0] > 0
+            or any(_is_const(c, 1) or _is_const(c, -1) for c in all_consts)
+        )
         if not foldable:
             rw.keep(node)
             continue
