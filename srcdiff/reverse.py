@@ -39,8 +39,8 @@ def check_wrt(fn: Function, wrt: list[str]) -> None:
     for name in wrt:
         if fn.param(name) is None:
             raise SrcdiffError(
-                f"--wrt names '{name}', which is not a parameter of {fn.name}",
-                hint=f"parameters of {fn.name}: {params}",
+                f"--wrt names '{name}', which is not a parameter of {fn.name} (its parameters: {params})",
+                hint=f"pass some of {params} to --wrt",
                 **where,
             )
         if name in seen:
