@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keyword
 
-from .ir import Const, GradProgram, Node, Var
+from .ir import Atom, Const, GradProgram, Node, Var
 from .prims import PRIMS
 
 OPWORDS = {
@@ -84,15 +84,32 @@ class Namer:
                 found += self._leaves(a, depth + 1)
         return found
 
+    def _operand(self, a: Atom) -> str:
+        """An operand as a name fragment: its label, or the digits of a constant."""
+        if isinstance(a, Const):
+            return repr(a.value).replace(".", "_").replace("-", "m")
+        return self.label(a)
+
     def _derived(self, var: Var) -> str:
         node = self.defs.get(var)
         if node is None:
             return "t"
         leaves = list(dict.fromkeys(self._leaves(var)))
         prim = PRIMS[node.prim]
-        if node.prim == "pow" and isinstance(node.args[1], Const) and leaves:
+        if prim.kind == "compare":
+            # hypot_x_y != 0 -> hypot_x_y_nonzero; a > b -> a_gt_b
+            left, right = (self._operand(a) for a in node.args)
+            if isinstance(node.args[1], Const) and node.args[1].value == 0:
+                word = {"ne": "nonzero", "eq": "zero", "gt": "positive", "lt": "negative"}
+                parts = [left, word.get(node.prim, node.prim + "_0")]
+            else:
+                parts = [left, node.prim, right]
+        elif node.prim == "pow" and isinstance(node.args[1], Const) and leaves:
             power = {2: "sq", 3: "cubed"}.get(node.args[1].value, "pow")  # type: ignore[call-overload]
             parts = leaves[:3] + [power]
+        elif node.prim == "pow":
+            base, exponent = (self._operand(a) for a in node.args)
+            parts = ["pow", base, exponent] if isinstance(node.args[0], Const) else [base, "pow", exponent]
         elif prim.kind == "call" and not leaves:
             # A call on constants only (math.log(2)): name it after its arguments.
             consts = [repr(a.value).replace(".", "_").replace("-", "m") for a in node.args if isinstance(a, Const)]

@@ -136,7 +136,7 @@ class _Reverse:
         else:
             env.update(zip(rule.inputs, node.args))
             expr = rule.adjoints[k]
-        if rule.kink:
+        if rule.applies_kink(k):
             notes = self.kinks.setdefault(node.stmt, []) if node.stmt else []
             if rule.kink not in notes:
                 notes.append(rule.kink)

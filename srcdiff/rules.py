@@ -27,6 +27,10 @@ class Rule:
     adjoints: tuple[ast.expr, ...]  # parsed expressions, one per input (one for variadic)
     sources: tuple[str, ...]  # the same expressions as written, for docs and tests
     kink: str | None = None
+    kink_inputs: tuple[int, ...] | None = None  # the inputs whose adjoint applies the kink (None: all)
+
+    def applies_kink(self, k: int) -> bool:
+        return self.kink is not None and (self.kink_inputs is None or k in self.kink_inputs)
 
 
 RULES: dict[str, Rule] = {}
@@ -37,11 +41,15 @@ KINK_POLICY: dict[str, str] = {
     "abs": "abs'(0) = 0 (the zero subgradient)",
     "max": "on a tie, max sends the gradient to the first largest argument, the one max returns",
     "min": "on a tie, min sends the gradient to the first smallest argument, the one min returns",
+    "pow": "at base 0 the gradient with respect to the exponent is 0 (its limit from above)",
+    "hypot": "at the origin hypot's gradient is 0, as for abs",
 }
 KINK_POLICY["fabs"] = KINK_POLICY["abs"]
 
 
-def defvjp(prim: str, inputs: str, *adjoints: str, kink: str | None = None) -> None:
+def defvjp(
+    prim: str, inputs: str, *adjoints: str, kink: str | None = None, kink_inputs: tuple[int, ...] | None = None
+) -> None:
     """Declare the adjoint of each input of ``prim`` (a Python expression in g, ans and the inputs)."""
     names = tuple(n.strip() for n in inputs.split(","))
     variadic = names == ("*xs",)
@@ -50,7 +58,7 @@ def defvjp(prim: str, inputs: str, *adjoints: str, kink: str | None = None) -> N
     if not variadic and len(names) != len(adjoints):
         raise ValueError(f"{prim}: {len(names)} inputs but {len(adjoints)} adjoints")
     parsed = tuple(ast.parse(a, mode="eval").body for a in adjoints)
-    RULES[prim] = Rule(prim, names, parsed, adjoints, kink)
+    RULES[prim] = Rule(prim, names, parsed, adjoints, kink, kink_inputs)
 
 
 # fmt: off
@@ -60,9 +68,9 @@ defvjp("mul",   "x, y", "g * y", "g * x")
 defvjp("div",   "x, y", "g / y", "-g * x / y**2")
 defvjp("neg",   "x",    "-g")
 defvjp("copy",  "x",    "g")
-defvjp("pow",   "x, y", "g * y * x**(y - 1)", "g * ans * log(x)")
-defvjp("mpow",  "x, y", "g * y * x**(y - 1)", "g * ans * log(x)")
-defvjp("bpow",  "x, y", "g * y * x**(y - 1)", "g * ans * log(x)")
+defvjp("pow",   "x, y", "g * y * x**(y - 1)", "g * ans * log(x) if x != 0 else 0.0", kink="pow", kink_inputs=(1,))
+defvjp("mpow",  "x, y", "g * y * x**(y - 1)", "g * ans * log(x) if x != 0 else 0.0", kink="pow", kink_inputs=(1,))
+defvjp("bpow",  "x, y", "g * y * x**(y - 1)", "g * ans * log(x) if x != 0 else 0.0", kink="pow", kink_inputs=(1,))
 defvjp("exp",   "x",    "g * ans")
 defvjp("expm1", "x",    "g * (ans + 1)")
 defvjp("log",   "x",    "g / x")
@@ -86,7 +94,7 @@ defvjp("acosh", "x",    "g / sqrt(x**2 - 1)")
 defvjp("atanh", "x",    "g / (1 - x**2)")
 defvjp("erf",   "x",    "g * 2 / sqrt(pi) * exp(-x**2)")
 defvjp("erfc",  "x",    "-g * 2 / sqrt(pi) * exp(-x**2)")
-defvjp("hypot", "*xs",  "g * xi / ans")
+defvjp("hypot", "*xs",  "g * xi / ans if ans != 0 else 0.0", kink="hypot")
 defvjp("abs",   "x",    "g * ((x > 0) - (x < 0))", kink="abs")
 defvjp("fabs",  "x",    "g * ((x > 0) - (x < 0))", kink="abs")
 # max/min route the gradient to the winning argument; ``wins`` is built per argument by reverse.
