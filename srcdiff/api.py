@@ -96,7 +96,9 @@ def _function_source(fn: Callable[..., Any]) -> tuple[str, str, str | None, Impo
     name = getattr(fn, "__name__", None)
     try:
         filename = inspect.getsourcefile(fn) or "<unknown>"
-        snippet = textwrap.dedent(inspect.getsource(fn))
+        lines, first = inspect.getsourcelines(fn)
+        # Blank lines in front keep line numbers in errors equal to the file's own.
+        snippet = "\n" * max(first - 1, 0) + textwrap.dedent("".join(lines))
     except (OSError, TypeError) as e:
         raise SrcdiffError(f"cannot read the source of {fn!r}: {e}", hint="pass the path of its file instead") from None
     return snippet, filename, name, _imports_from_globals(fn)
