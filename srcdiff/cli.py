@@ -75,16 +75,29 @@ class UsageError(Exception):
     """Bad command-line usage (exit 2) that argparse itself cannot see."""
 
 
-def parse_at(items: Sequence[str]) -> dict[str, Any]:
+def _numeric(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(_numeric(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def parse_at(items: Sequence[str], params: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs to values: numbers, or (nested) lists of numbers for arrays."""
     values: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
-        if not sep or not name.strip().isidentifier():
+        name = name.strip()
+        if not sep or not name.isidentifier():
             raise UsageError(f"--at expects NAME=VALUE, got {item!r}")
+        if name not in params:
+            raise UsageError(f"--at names '{name}', which is not a parameter (parameters: {', '.join(params)})")
         try:
-            values[name.strip()] = ast.literal_eval(text.strip())
+            value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
             raise UsageError(f"--at {name}: {text!r} is not a Python literal (e.g. 2, -0.5, 1e-3)") from None
+        if not _numeric(value):
+            raise UsageError(f"--at {name}: {text!r} is not a number (or a list of numbers)")
+        values[name] = value
     return values
 
 
@@ -116,9 +129,6 @@ def check_values(fn: Any, given: dict[str, Any], seed: int) -> dict[str, Any]:
 
     rng = random.Random(seed)
     sig = inspect.signature(fn)
-    unknown = sorted(set(given) - set(sig.parameters))
-    if unknown:
-        raise UsageError(f"--at names {', '.join(unknown)}, not a parameter of {fn.__name__} ({', '.join(sig.parameters)})")
     values: dict[str, Any] = {}
     for name, param in sig.parameters.items():
         if name in given:
@@ -155,24 +165,46 @@ def run(args: argparse.Namespace) -> int:
     if args.show_ir:
         sys.stdout.write(format_program(gen.program))
         return 0
+    # Everything that can be wrong with the command is checked before anything is written.
+    given = parse_at(args.at, [p.name for p in gen.program.function.params])
+    if out_path is not None:
+        if out_path.is_dir():
+            raise UsageError(f"-o {out_path} is a directory; name a file")
+        if not out_path.parent.is_dir():
+            raise UsageError(f"-o {out_path}: the directory {out_path.parent} does not exist")
     if out_path is None:
         sys.stdout.write(gen.text)
     else:
-        if out_path.is_dir():
-            raise UsageError(f"-o {out_path} is a directory; name a file")
         write_atomically(out_path, gen.text)
         print(f"srcdiff: wrote {out_path}", file=sys.stderr)
     if args.check:
-        fn = import_function(path, gen.function)
-        values = check_values(fn, parse_at(args.at), args.seed)
-        module = load_generated(gen.text, f"{gen.function}_grad")
-        bound = bind_arguments(fn, [], values)
-        report = check_gradient(fn, getattr(module, f"{gen.function}_value_and_grad"), bound, wrt)
-        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
-        print(f"gradient check of {gen.function} at {shown}")
-        print(report.format())
-        return 0 if report.passed else 1
+        return run_check(path, gen.text, gen.function, wrt, given, args.seed)
     return 0
+
+
+def run_check(path: Path, text: str, function: str, wrt: list[str], given: dict[str, Any], seed: int) -> int:
+    """Import the user's file and the generated module, gradient-check, print the table.
+
+    The user's own code runs here; if it raises (an import that fails, a math domain error at the
+    chosen values), that is reported as bad input, with the exception, not as a crash of srcdiff.
+    """
+    try:
+        fn = import_function(path, function)
+    except Exception as e:  # the user's module raised while importing
+        raise UsageError(f"--check: importing {path} raised {type(e).__name__}: {e}") from None
+    values = check_values(fn, given, seed)
+    module = load_generated(text, f"{function}_grad")
+    bound = bind_arguments(fn, [], values)
+    shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+    try:
+        report = check_gradient(fn, getattr(module, f"{function}_value_and_grad"), bound, wrt)
+    except (ArithmeticError, ValueError, TypeError) as e:
+        raise UsageError(
+            f"--check: {function} raised {type(e).__name__}: {e} at {shown}; choose other values with --at"
+        ) from None
+    print(f"gradient check of {function} at {shown}")
+    print(report.format())
+    return 0 if report.passed else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.at and not args.check:
             raise UsageError("--at only makes sense with --check")
+        if args.seed != 0 and not args.check:
+            raise UsageError("--seed only makes sense with --check")
         return run(args)
     except SrcdiffError as e:
         print(e.format(), file=sys.stderr)

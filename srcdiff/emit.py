@@ -18,7 +18,8 @@ import black
 import jinja2
 
 from . import __version__
-from .ir import Atom, Const, GradProgram, Node, Param, Stmt, Var, uses
+from .errors import SrcdiffError
+from .ir import Atom, Const, Function, GradProgram, Node, Param, Stmt, Var, uses
 from .naming import Namer
 from .prims import (
     PREC_ADD,
@@ -159,6 +160,8 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     fn = prog.function
     from .optimize import named_vars
 
+    _check_generated_names(fn)
+
     named = named_vars(prog)
     result = fn.result
     tape = set(prog.tape)
@@ -233,6 +236,20 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
         grad_value=namer.fresh("value"),
     )
     return format_and_check(text)
+
+
+def _check_generated_names(fn: Function) -> None:
+    """A parameter named like a generated function would shadow it inside ``f_grad``: refuse it."""
+    generated = {f"{fn.name}_{suffix}" for suffix in ("forward", "backward", "grad", "value_and_grad")}
+    for p in fn.params:
+        if p.name in generated:
+            raise SrcdiffError(
+                f"parameter '{p.name}' has the name of a function srcdiff generates",
+                filename=fn.filename,
+                line=fn.line or None,
+                col=fn.col or None,
+                hint=f"rename the parameter (the generated module defines {', '.join(sorted(generated))})",
+            )
 
 
 def _grads_doc(out: str, wrt: list[str]) -> str:

@@ -29,6 +29,8 @@ class SrcdiffError(Exception):
         self.col = col  # 1-based, as editors count
         self.source_line = source_line
         self.hint = hint
+        # Python's syntax tree counts columns in UTF-8 bytes; set until converted with the source line.
+        self.byte_col = False
 
     def located(self, filename: str, source: str | None = None) -> "SrcdiffError":
         """Fill in the file (and source line) where the caller knows them and the raiser did not."""
@@ -38,6 +40,10 @@ class SrcdiffError(Exception):
             lines = source.splitlines()
             if 0 < self.line <= len(lines):
                 self.source_line = lines[self.line - 1]
+        if self.byte_col and self.source_line is not None and self.col is not None:
+            prefix = self.source_line.encode("utf-8")[: self.col - 1]
+            self.col = len(prefix.decode("utf-8", errors="ignore")) + 1
+            self.byte_col = False
         return self
 
     def format(self) -> str:
@@ -52,7 +58,9 @@ class SrcdiffError(Exception):
             text = self.source_line.rstrip("\n").expandtabs(4)
             out.append(f"    {text}")
             if self.col is not None:
-                out.append("    " + " " * max(self.col - 1, 0) + "^")
+                # The caret goes under the same character once tabs are expanded.
+                lead = self.source_line[: max(self.col - 1, 0)].expandtabs(4)
+                out.append("    " + " " * len(lead) + "^")
         if self.hint:
             out.append(f"hint: {self.hint}")
         return "\n".join(out)

@@ -134,15 +134,20 @@ def find_function(module: ast.Module, name: str | None, filename: str) -> ast.Fu
             if isinstance(s, ast.AsyncFunctionDef) and s.name == name:
                 raise _error(s, f"'{name}' is an async function", filename, "use a plain def")
         listed = ", ".join(d.name for d in defs) or "none"
+        first = defs[0] if defs else None
         raise SrcdiffError(
             f"function '{name}' not found; top-level functions in this file: {listed}",
             filename=filename,
-            hint="pass one of them with --function NAME",
+            line=first.lineno if first else 1,
+            col=first.col_offset + 1 if first else 1,
+            hint="pass one of them with --function NAME" if defs else "define it with 'def' at the top level",
         )
     if not defs:
         raise SrcdiffError(
             "no top-level function found",
             filename=filename,
+            line=1,
+            col=1,
             hint="srcdiff differentiates a function defined with 'def' at the top level of the file",
         )
     if len(defs) > 1:
@@ -169,21 +174,23 @@ def load_function(
     imports = imports or Imports()
     for stmt in module.body:
         imports.add(stmt)
-    fdef = find_function(module, function, filename)
     try:
+        fdef = find_function(module, function, filename)
         return Lowerer(source, filename, imports).lower(fdef)
     except SrcdiffError as e:
         raise e.located(filename, source) from None
 
 
 def _error(node: ast.AST, message: str, filename: str | None = None, hint: str | None = None) -> SrcdiffError:
-    return SrcdiffError(
+    err = SrcdiffError(
         message,
         filename=filename,
         line=getattr(node, "lineno", None),
         col=getattr(node, "col_offset", -1) + 1 if hasattr(node, "col_offset") else None,
         hint=hint,
     )
+    err.byte_col = err.col is not None
+    return err
 
 
 def function_hash(source: str, fdef: ast.FunctionDef) -> str:
@@ -413,7 +420,7 @@ class Lowerer:
         return out
 
     def lookup(self, name: str, node: ast.AST) -> Atom:
-        if name in self.env:
+        if self._local(name, node):
             return self.env[name]
         if name in self.imports.constants:
             return self.emit(self.imports.constants[name], ())
@@ -457,7 +464,7 @@ class Lowerer:
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Attribute):
-            if isinstance(node.value, ast.Name) and node.value.id in self.imports.modules and node.value.id not in self.env:
+            if isinstance(node.value, ast.Name) and node.value.id in self.imports.modules and not self._local(node.value.id, node.value):
                 if node.attr in MATH_CONSTANTS:
                     return self.emit(node.attr, ())
                 raise _error(node, f"math.{node.attr} is not a supported constant", hint="use math.pi, math.e, math.tau or math.inf")
@@ -468,7 +475,7 @@ class Lowerer:
     def call(self, node: ast.Call) -> Atom:
         prim, shown = self._callee(node.func)
         if node.keywords:
-            raise _error(node.keywords[0].value, f"keyword arguments to {shown} are not supported", hint="pass them by position")
+            raise _error(node.keywords[0], f"keyword arguments to {shown} are not supported", hint="pass them by position")
         for a in node.args:
             if isinstance(a, ast.Starred):
                 raise _error(a, "starred arguments are not supported", hint="pass the values one by one")
@@ -488,11 +495,23 @@ class Lowerer:
         args = tuple(self.expr(a) for a in node.args)
         return self.emit(prim, args)
 
+    def _local(self, name: str, node: ast.AST) -> bool:
+        """Whether ``name`` is a local of the function (assigned anywhere in it, as Python decides).
+
+        A local shadows an import of the same name for the whole function, so reading it before
+        its assignment is an error, exactly as Python would raise UnboundLocalError.
+        """
+        if name in self.env:
+            return True
+        if name in self.assigned:
+            raise _error(node, f"name '{name}' is used before it is assigned", hint=f"assign '{name}' earlier")
+        return False
+
     def _callee(self, func: ast.expr) -> tuple[str, str]:
         """The primitive a call names, and the name as written (for messages)."""
         if isinstance(func, ast.Name):
             name = func.id
-            if name in self.env:
+            if self._local(name, func):
                 raise _error(func, f"'{name}' is a value, not a function")
             if name in self.imports.functions:
                 prim = self.imports.functions[name]
@@ -502,7 +521,11 @@ class Lowerer:
             if name in BUILTIN_FUNCTIONS:
                 return BUILTIN_FUNCTIONS[name], name
             if name == self.fname:
-                raise _error(func, f"recursive call to '{name}' is not supported", hint="write the recursion as a loop")
+                raise _error(
+                    func,
+                    f"recursive call to '{name}' is not supported",
+                    hint="srcdiff differentiates one function without calls to functions of your own; inline the computation",
+                )
             if name in MATH_FUNCTIONS and not self.imports.modules and not self.imports.functions:
                 raise _error(func, f"'{name}' is not imported", hint=f"add 'from math import {name}' or use math.{name}")
             raise _error(
@@ -512,7 +535,9 @@ class Lowerer:
             )
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             owner = func.value.id
-            if owner in self.imports.modules and owner not in self.env:
+            if self._local(owner, func.value):
+                raise _error(func, f"'{owner}' is a value; calling its attribute is not supported")
+            if owner in self.imports.modules:
                 if func.attr in MATH_FUNCTIONS:
                     return MATH_FUNCTIONS[func.attr], f"{owner}.{func.attr}"
                 raise _error(func, f"math.{func.attr} is not differentiable or not supported", hint=_math_hint())
