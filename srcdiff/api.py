@@ -17,9 +17,10 @@ import os
 import sys
 import textwrap
 import types
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .check import CheckReport, check_gradient
 from .emit import emit_module
@@ -47,7 +48,9 @@ def parse_wrt(wrt: str | Sequence[str]) -> list[str]:
     return [str(w) for w in wrt]
 
 
-def regenerate_command(source_name: str, function: str, wrt: list[str], output: str | None = None) -> str:
+def regenerate_command(
+    source_name: str, function: str, wrt: list[str], output: str | None = None
+) -> str:
     """The command that rebuilds a generated module, as recorded in its header."""
     cmd = f"srcdiff {source_name} --function {function} --wrt {','.join(wrt)}"
     if output is not None:
@@ -73,7 +76,9 @@ def compile_source(
     except SrcdiffError as e:
         raise e.located(filename, source) from None
     shown = source_name or os.path.basename(filename)
-    text = emit_module(prog, source_name=shown, command=regenerate_command(shown, fn.name, names, output))
+    text = emit_module(
+        prog, source_name=shown, command=regenerate_command(shown, fn.name, names, output)
+    )
     return Generated(prog, text, fn.name)
 
 
@@ -83,7 +88,10 @@ def _imports_from_globals(fn: Callable[..., Any]) -> Imports:
     for name, value in getattr(fn, "__globals__", {}).items():
         if value is math:
             imports.modules[name] = "math"
-        elif isinstance(value, types.BuiltinFunctionType) and getattr(math, getattr(value, "__name__", ""), None) is value:
+        elif (
+            isinstance(value, types.BuiltinFunctionType)
+            and getattr(math, getattr(value, "__name__", ""), None) is value
+        ):
             if value.__name__ in MATH_FUNCTIONS:
                 imports.functions[name] = MATH_FUNCTIONS[value.__name__]
         elif isinstance(value, float) and name in MATH_CONSTANTS and getattr(math, name) == value:
@@ -100,11 +108,15 @@ def _function_source(fn: Callable[..., Any]) -> tuple[str, str, str | None, Impo
         # Blank lines in front keep line numbers in errors equal to the file's own.
         snippet = "\n" * max(first - 1, 0) + textwrap.dedent("".join(lines))
     except (OSError, TypeError) as e:
-        raise SrcdiffError(f"cannot read the source of {fn!r}: {e}", hint="pass the path of its file instead") from None
+        raise SrcdiffError(
+            f"cannot read the source of {fn!r}: {e}", hint="pass the path of its file instead"
+        ) from None
     return snippet, filename, name, _imports_from_globals(fn)
 
 
-def _resolve(fn_or_source: Any, function: str | None) -> tuple[str, str, str | None, Imports | None]:
+def _resolve(
+    fn_or_source: Any, function: str | None
+) -> tuple[str, str, str | None, Imports | None]:
     """Source text, file name, function name and extra imports, from any accepted input."""
     if callable(fn_or_source):
         return _function_source(fn_or_source)
@@ -115,7 +127,9 @@ def _resolve(fn_or_source: Any, function: str | None) -> tuple[str, str, str | N
         return read_source(path), str(path), function, None
     if isinstance(fn_or_source, str):
         return fn_or_source, "<string>", function, None
-    raise TypeError(f"expected a function, a path or source text, got {type(fn_or_source).__name__}")
+    raise TypeError(
+        f"expected a function, a path or source text, got {type(fn_or_source).__name__}"
+    )
 
 
 def read_source(path: Path) -> str:
@@ -124,7 +138,11 @@ def read_source(path: Path) -> str:
     if not path.exists():
         raise SrcdiffError("no such file", filename=where, hint="check the path")
     if path.is_dir():
-        raise SrcdiffError("is a directory, not a Python file", filename=where, hint="name the .py file to differentiate")
+        raise SrcdiffError(
+            "is a directory, not a Python file",
+            filename=where,
+            hint="name the .py file to differentiate",
+        )
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
@@ -143,7 +161,9 @@ def read_source(path: Path) -> str:
 def generate(fn_or_source: Any, wrt: str | Sequence[str], function: str | None = None) -> str:
     """The text of the gradient module for a function object, a ``.py`` path or source text."""
     source, filename, name, imports = _resolve(fn_or_source, function)
-    return compile_source(source, wrt, filename=filename, function=name or function, imports=imports).text
+    return compile_source(
+        source, wrt, filename=filename, function=name or function, imports=imports
+    ).text
 
 
 def load_generated(text: str, name: str) -> types.ModuleType:
@@ -167,7 +187,9 @@ def grad(fn: Any, wrt: str | Sequence[str], function: str | None = None) -> Call
     return getattr(module, f"{name}_grad")
 
 
-def value_and_grad(fn: Any, wrt: str | Sequence[str], function: str | None = None) -> Callable[..., Any]:
+def value_and_grad(
+    fn: Any, wrt: str | Sequence[str], function: str | None = None
+) -> Callable[..., Any]:
     """A function with ``fn``'s signature returning ``(value, gradient)``."""
     module, name = _build(fn, wrt, function)
     return getattr(module, f"{name}_value_and_grad")
@@ -184,7 +206,9 @@ def import_function(path: Path, name: str) -> Callable[..., Any]:
     return getattr(module, name)
 
 
-def bind_arguments(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None) -> dict[str, Any]:
+def bind_arguments(
+    fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None
+) -> dict[str, Any]:
     """All of ``fn``'s parameters bound to values, in parameter order (defaults applied)."""
     bound = inspect.signature(fn).bind(*args, **(kwargs or {}))
     bound.apply_defaults()

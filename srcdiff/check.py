@@ -129,9 +129,7 @@ class CheckReport:
         rows = [_row(p) for p in self.params]
         label_width = max([len("name")] + [len(r[0]) for r in rows])
         lines = [f"gradient check of {self.function} (central differences)"]
-        lines.append(
-            _table_line(label_width, "name", "analytic", "numeric", "rel. error", "ok")
-        )
+        lines.append(_table_line(label_width, "name", "analytic", "numeric", "rel. error", "ok"))
         lines.extend(_table_line(label_width, *r) for r in rows)
         lines.append(
             f"value: original {_fmt(self.value)}, generated forward "
@@ -196,9 +194,7 @@ def check_gradient(
         )
     forward_raw, grads = _split_result(value_and_grad(**_fresh(args)), names)
 
-    eps = max(
-        _eps_of(_dtype_of(value_raw)), *(_eps_of(_dtype_of(args[n])) for n in names)
-    )
+    eps = max(_eps_of(_dtype_of(value_raw)), *(_eps_of(_dtype_of(args[n])) for n in names))
     precision = _precision(eps)
     if tolerance is None:
         tolerance = precision.tolerance
@@ -209,8 +205,7 @@ def check_gradient(
     forward_value = _real_scalar(forward_raw)
     if forward_value is None:
         report_notes.append(
-            f"the generated forward value is {_describe(forward_raw)}, "
-            "not a real scalar"
+            f"the generated forward value is {_describe(forward_raw)}, " "not a real scalar"
         )
         forward_value, value_error = math.nan, math.inf
     else:
@@ -304,9 +299,7 @@ class _Prober:
             )  # f could not be evaluated: nothing verified
         noise = self.noise(f_plus, f_minus, width)
         error = _rel_error(analytic, numeric, self.floor(noise + analytic_noise))
-        if error <= self.tolerance or not (
-            math.isfinite(numeric) and math.isfinite(analytic)
-        ):
+        if error <= self.tolerance or not (math.isfinite(numeric) and math.isfinite(analytic)):
             return numeric, error, False
         f_plus2, off_plus2 = probe(2.0)
         f_minus2, off_minus2 = probe(-2.0)
@@ -333,8 +326,7 @@ class _Prober:
             )
         if refined:
             notes.append(
-                f"{refined} element(s) needed a Richardson-refined difference "
-                "(steep function)"
+                f"{refined} element(s) needed a Richardson-refined difference " "(steep function)"
             )
         return notes
 
@@ -354,9 +346,7 @@ class _Prober:
         notes: list[str] = []
         shape_ok = _is_scalar(grad)
         if not shape_ok:
-            notes.append(
-                f"gradient is {_describe(grad)}; a scalar parameter needs a scalar"
-            )
+            notes.append(f"gradient is {_describe(grad)}; a scalar parameter needs a scalar")
         analytic = _as_float_array(grad)
         self.failures = []
         if analytic is None or analytic.size != 1:
@@ -365,9 +355,7 @@ class _Prober:
             numeric, _, _ = self.derivative(probe, math.nan)
             error, refined = math.inf, False
         else:
-            numeric, error, refined = self.derivative(
-                probe, float(analytic.reshape(()))
-            )
+            numeric, error, refined = self.derivative(probe, float(analytic.reshape(())))
         notes.extend(self.summary(x, grad, shape_ok, int(refined)))
         return ParamCheck(
             name=name,
@@ -399,9 +387,7 @@ class _Prober:
         if x.ndim == 0 and _is_scalar(grad):
             shape_ok = True  # NumPy turns 0-d results into scalars; both are fine here.
         if not shape_ok:
-            notes.append(
-                f"gradient is {_describe(grad)}; the parameter has shape {x.shape}"
-            )
+            notes.append(f"gradient is {_describe(grad)}; the parameter has shape {x.shape}")
         analytic = _as_float_array(grad)
         if analytic is not None and analytic.size == x.size:
             analytic = analytic.reshape(x.shape)
@@ -434,9 +420,7 @@ class _Prober:
             def probe(k: float, index: tuple = index, xi: Any = xi, step: float = step):
                 work[index] = xi + k * step
                 moved = float(work[index]) - float(xi)
-                value = self.evaluate(
-                    name, work, f"{name}{_index_str(index)} {k * step:+.3g}"
-                )
+                value = self.evaluate(name, work, f"{name}{_index_str(index)} {k * step:+.3g}")
                 work[index] = xi
                 return value, moved
 
@@ -495,9 +479,7 @@ class _Prober:
             numeric, _, _ = self.derivative(probe, math.nan)
             return None, numeric, math.inf
         # The direction actually taken is what x +- h*d rounded to; <grad, d> uses it.
-        taken = (point(1.0).astype(np.float64) - point(-1.0).astype(np.float64)) / (
-            2.0 * self.h0
-        )
+        taken = (point(1.0).astype(np.float64) - point(-1.0).astype(np.float64)) / (2.0 * self.h0)
         terms = analytic.astype(np.float64) * taken
         dot_analytic = float(np.sum(terms))
         # The sum over every element rounds too; that is noise, not error.
@@ -519,9 +501,7 @@ def _validate(
         raise ValueError(f"wrt names a parameter twice: {names}")
     missing = [n for n in names if n not in args]
     if missing:
-        raise ValueError(
-            f"wrt names {missing} are not among the arguments {list(args)}"
-        )
+        raise ValueError(f"wrt names {missing} are not among the arguments {list(args)}")
     if max_elements < 1:
         raise ValueError(f"max_elements must be at least 1, got {max_elements}")
     try:
@@ -532,9 +512,7 @@ def _validate(
         try:
             signature.bind(**args)
         except TypeError as exc:
-            raise ValueError(
-                f"args do not fit the parameters of {fn!r}: {exc}"
-            ) from exc
+            raise ValueError(f"args do not fit the parameters of {fn!r}: {exc}") from exc
     for n in names:
         x = args[n]
         if not (_is_scalar(x) or isinstance(x, np.ndarray)):
@@ -547,17 +525,13 @@ def _validate(
             or np.issubdtype(x.dtype, np.integer)
             or x.dtype == np.bool_
         ):
-            raise TypeError(
-                f"parameter {n!r} has dtype {x.dtype}, not a real number type"
-            )
+            raise TypeError(f"parameter {n!r} has dtype {x.dtype}, not a real number type")
     return names
 
 
 def _split_result(result: Any, names: list[str]) -> tuple[Any, list[Any]]:
     if not (isinstance(result, (tuple, list)) and len(result) == 2):
-        raise ValueError(
-            f"value_and_grad must return (value, grads), got {_describe(result)}"
-        )
+        raise ValueError(f"value_and_grad must return (value, grads), got {_describe(result)}")
     value, grads = result
     if len(names) == 1:
         return value, [grads]
@@ -617,9 +591,7 @@ def _eps_of(dtype: np.dtype) -> float:
 def _dtype_ok(x: Any, grad: Any) -> bool:
     """Whether a float parameter's gradient keeps its dtype (ints have no twin)."""
     param_dtype = _dtype_of(x)
-    if not isinstance(x, (np.ndarray, np.generic)) or not np.issubdtype(
-        param_dtype, np.floating
-    ):
+    if not isinstance(x, (np.ndarray, np.generic)) or not np.issubdtype(param_dtype, np.floating):
         return True
     return _dtype_of(grad) == param_dtype
 
@@ -661,9 +633,7 @@ def _fmt_error(x: float | None) -> str:
 
 def _row(p: ParamCheck) -> tuple[str, str, str, str, str]:
     ok = "ok" if p.passed else "FAIL"
-    if p.dot_rel_error is not None and (
-        p.worst_index is None or p.dot_rel_error >= p.rel_error
-    ):
+    if p.dot_rel_error is not None and (p.worst_index is None or p.dot_rel_error >= p.rel_error):
         label, a, n, e = (
             f"{p.name} (dir)",
             p.dot_analytic,
@@ -673,20 +643,12 @@ def _row(p: ParamCheck) -> tuple[str, str, str, str, str]:
     elif p.worst_index is not None:
         worst = p.worst_index
         analytic = _as_float_array(p.analytic)
-        a = (
-            analytic.reshape(np.shape(p.numeric))[worst]
-            if analytic is not None
-            else None
-        )
+        a = analytic.reshape(np.shape(p.numeric))[worst] if analytic is not None else None
         label = p.name + _index_str(worst)
         n, e = p.numeric[worst], p.rel_error
     else:
         analytic = _as_float_array(p.analytic)
-        a = (
-            analytic.reshape(-1)[0]
-            if analytic is not None and analytic.size == 1
-            else None
-        )
+        a = analytic.reshape(-1)[0] if analytic is not None and analytic.size == 1 else None
         label, n, e = p.name, p.numeric, p.rel_error
     if len(label) > _LABEL_WIDTH:
         label = label[: _LABEL_WIDTH - 3] + "..."

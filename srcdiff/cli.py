@@ -13,8 +13,9 @@ import os
 import random
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import __version__
 from .api import (
@@ -54,10 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE", help="Python file holding the function to differentiate")
-    p.add_argument("--wrt", required=True, metavar="NAMES", help="comma-separated parameters to differentiate with respect to")
-    p.add_argument("--function", metavar="NAME", help="the function to differentiate (needed when FILE defines several)")
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: <stem>_grad.py beside FILE; '-' for stdout)")
-    p.add_argument("--check", action="store_true", help="import the generated module and gradient-check it (runs FILE's code)")
+    p.add_argument(
+        "--wrt",
+        required=True,
+        metavar="NAMES",
+        help="comma-separated parameters to differentiate with respect to",
+    )
+    p.add_argument(
+        "--function",
+        metavar="NAME",
+        help="the function to differentiate (needed when FILE defines several)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file (default: <stem>_grad.py beside FILE; '-' for stdout)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="import the generated module and gradient-check it (runs FILE's code)",
+    )
     p.add_argument(
         "--at",
         nargs="+",
@@ -65,8 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="parameter values for --check, as Python literals; others use their default or a seeded random value",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for the random values of --check (default 0)")
-    p.add_argument("--show-ir", action="store_true", help="print the SSA graph (forward, backward, tape) and write nothing")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed for the random values of --check (default 0)"
+    )
+    p.add_argument(
+        "--show-ir",
+        action="store_true",
+        help="print the SSA graph (forward, backward, tape) and write nothing",
+    )
     p.add_argument("--version", action="version", version=f"srcdiff {__version__}")
     return p
 
@@ -90,11 +115,15 @@ def parse_at(items: Sequence[str], params: Sequence[str]) -> dict[str, Any]:
         if not sep or not name.isidentifier():
             raise UsageError(f"--at expects NAME=VALUE, got {item!r}")
         if name not in params:
-            raise UsageError(f"--at names '{name}', which is not a parameter (parameters: {', '.join(params)})")
+            raise UsageError(
+                f"--at names '{name}', which is not a parameter (parameters: {', '.join(params)})"
+            )
         try:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
-            raise UsageError(f"--at {name}: {text!r} is not a Python literal (e.g. 2, -0.5, 1e-3)") from None
+            raise UsageError(
+                f"--at {name}: {text!r} is not a Python literal (e.g. 2, -0.5, 1e-3)"
+            ) from None
         if not _numeric(value):
             raise UsageError(f"--at {name}: {text!r} is not a number (or a list of numbers)")
         values[name] = value
@@ -160,7 +189,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         source_name = path.name
     gen = compile_source(
-        source, wrt, filename=str(path), function=args.function, source_name=source_name, output=output_arg
+        source,
+        wrt,
+        filename=str(path),
+        function=args.function,
+        source_name=source_name,
+        output=output_arg,
     )
     if args.show_ir:
         sys.stdout.write(format_program(gen.program))
@@ -182,7 +216,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_check(path: Path, text: str, function: str, wrt: list[str], given: dict[str, Any], seed: int) -> int:
+def run_check(
+    path: Path, text: str, function: str, wrt: list[str], given: dict[str, Any], seed: int
+) -> int:
     """Import the user's file and the generated module, gradient-check, print the table.
 
     The user's own code runs here; if it raises (an import that fails, a math domain error at the

@@ -22,7 +22,6 @@ from .errors import SrcdiffError
 from .ir import Atom, Const, Function, GradProgram, Node, Param, Stmt, Var, uses
 from .naming import Namer
 from .prims import (
-    PREC_ADD,
     PREC_AND,
     PREC_ATOM,
     PREC_CALL,
@@ -64,7 +63,9 @@ class Printer:
     def __init__(self, namer: Namer, inline: dict[Var, Node], aliases: dict[str, str]) -> None:
         self.namer = namer
         self.inline = inline
-        self.aliases = aliases  # module -> the name it is imported as (``math`` unless the user took it)
+        self.aliases = (
+            aliases  # module -> the name it is imported as (``math`` unless the user took it)
+        )
         self.modules: set[str] = set()
 
     def module(self, name: str) -> str:
@@ -100,13 +101,19 @@ class Printer:
         if p.kind == "binop":
             left, right = n.args
             if n.prim == "pow":
-                return f"{self.wrap(left, PREC_POW + 1)} ** {self.wrap(right, PREC_UNARY)}", PREC_POW
+                return (
+                    f"{self.wrap(left, PREC_POW + 1)} ** {self.wrap(right, PREC_UNARY)}",
+                    PREC_POW,
+                )
             return f"{self.wrap(left, p.prec)} {p.symbol} {self.wrap(right, p.prec + 1)}", p.prec
         if p.kind == "unop":
             return f"{p.symbol}{self.wrap(n.args[0], PREC_UNARY + 1)}", PREC_UNARY
         if p.kind == "compare":
             left, right = n.args
-            return f"{self.wrap(left, PREC_COMPARE + 1)} {p.symbol} {self.wrap(right, PREC_COMPARE + 1)}", PREC_COMPARE
+            return (
+                f"{self.wrap(left, PREC_COMPARE + 1)} {p.symbol} {self.wrap(right, PREC_COMPARE + 1)}",
+                PREC_COMPARE,
+            )
         if p.kind == "and":
             return " and ".join(self.wrap(a, PREC_AND + 1) for a in n.args), PREC_AND
         if p.kind == "select":
@@ -142,7 +149,9 @@ def _signature(params: list[Param], printer: Printer) -> tuple[str, str]:
     return ", ".join(parts), ", ".join(call)
 
 
-def _materialized(nodes: list[Node], extra_reads: set[Var], keep: set[Var]) -> tuple[list[Node], dict[Var, Node]]:
+def _materialized(
+    nodes: list[Node], extra_reads: set[Var], keep: set[Var]
+) -> tuple[list[Node], dict[Var, Node]]:
     """Split nodes into the ones that get a statement and the temporaries inlined into their reader."""
     counts = uses(nodes)
     inline: dict[Var, Node] = {}
@@ -166,7 +175,9 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     result = fn.result
     tape = set(prog.tape)
     grads = {g for g in prog.grads if isinstance(g, Var)}
-    fwd_stmts, fwd_inline = _materialized(prog.forward, tape, named | ({result} if isinstance(result, Var) else set()))
+    fwd_stmts, fwd_inline = _materialized(
+        prog.forward, tape, named | ({result} if isinstance(result, Var) else set())
+    )
     bwd_stmts, bwd_inline = _materialized(prog.backward, grads, named)
     # Builtins the generated code may call; then ``math`` under a name no local of the user's takes.
     namer = Namer(prog, reserved={"abs", "max", "min", "pow"})
@@ -207,40 +218,48 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     imports = []
     if "math" in printer.modules:
         imports.append("import math" if math_alias == "math" else f"import math as {math_alias}")
-    text = _environment().get_template("module.py.j2").render(
-        version=__version__,
-        source_name=source_name,
-        fn=fn.name,
-        wrt_csv=",".join(prog.wrt),
-        wrt_text=", ".join(prog.wrt),
-        source_hash=fn.source_hash,
-        command=command,
-        out=fn.result_name,
-        seed=seed,
-        call_doc=", ".join(p.name for p in fn.params),
-        grads_doc=_grads_doc(fn.result_name, prog.wrt),
-        imports=imports,
-        signature=signature,
-        call_args=call_args,
-        forward=forward,
-        tape_comment=tape_comment,
-        result=result_text,
-        tape_tuple="(" + ", ".join(tape_names) + ("," if len(tape_names) == 1 else "") + ")",
-        tape=tape_param,
-        tape_unpack=(", ".join(tape_names) + ("," if len(tape_names) == 1 else "") + f" = {tape_param}")
-        if tape_names
-        else "",
-        backward=backward,
-        grads_return=", ".join(grad_names),
-        grad_tape=tape_param,
-        grad_value=namer.fresh("value"),
+    text = (
+        _environment()
+        .get_template("module.py.j2")
+        .render(
+            version=__version__,
+            source_name=source_name,
+            fn=fn.name,
+            wrt_csv=",".join(prog.wrt),
+            wrt_text=", ".join(prog.wrt),
+            source_hash=fn.source_hash,
+            command=command,
+            out=fn.result_name,
+            seed=seed,
+            call_doc=", ".join(p.name for p in fn.params),
+            grads_doc=_grads_doc(fn.result_name, prog.wrt),
+            imports=imports,
+            signature=signature,
+            call_args=call_args,
+            forward=forward,
+            tape_comment=tape_comment,
+            result=result_text,
+            tape_tuple="(" + ", ".join(tape_names) + ("," if len(tape_names) == 1 else "") + ")",
+            tape=tape_param,
+            tape_unpack=(
+                (", ".join(tape_names) + ("," if len(tape_names) == 1 else "") + f" = {tape_param}")
+                if tape_names
+                else ""
+            ),
+            backward=backward,
+            grads_return=", ".join(grad_names),
+            grad_tape=tape_param,
+            grad_value=namer.fresh("value"),
+        )
     )
     return format_and_check(text)
 
 
 def _check_generated_names(fn: Function) -> None:
     """A parameter named like a generated function would shadow it inside ``f_grad``: refuse it."""
-    generated = {f"{fn.name}_{suffix}" for suffix in ("forward", "backward", "grad", "value_and_grad")}
+    generated = {
+        f"{fn.name}_{suffix}" for suffix in ("forward", "backward", "grad", "value_and_grad")
+    }
     for p in fn.params:
         if p.name in generated:
             raise SrcdiffError(
@@ -257,7 +276,9 @@ def _grads_doc(out: str, wrt: list[str]) -> str:
     return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
 
-def _tape_comment(prog: GradProgram, namer: Namer, stmts: list[Node], inline: dict[Var, Node]) -> list[str]:
+def _tape_comment(
+    prog: GradProgram, namer: Namer, stmts: list[Node], inline: dict[Var, Node]
+) -> list[str]:
     """One comment line per stored value, naming the first backward statement that reads it.
 
     It names the adjoint, not the source statement, so editing a constant in the source changes
@@ -289,6 +310,8 @@ def format_and_check(text: str) -> str:
     """black-format ``text``; fail loudly if it does not parse or black would change it again."""
     formatted = black.format_str(text, mode=BLACK_MODE)
     ast.parse(formatted)
-    if black.format_str(formatted, mode=BLACK_MODE) != formatted:  # pragma: no cover - black bug guard
+    if (
+        black.format_str(formatted, mode=BLACK_MODE) != formatted
+    ):  # pragma: no cover - black bug guard
         raise RuntimeError("black is not stable on the generated module")
     return formatted

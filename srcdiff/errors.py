@@ -32,7 +32,7 @@ class SrcdiffError(Exception):
         # Python's syntax tree counts columns in UTF-8 bytes; set until converted with the source line.
         self.byte_col = False
 
-    def located(self, filename: str, source: str | None = None) -> "SrcdiffError":
+    def located(self, filename: str, source: str | None = None) -> SrcdiffError:
         """Fill in the file (and source line) where the caller knows them and the raiser did not."""
         if self.filename is None:
             self.filename = filename

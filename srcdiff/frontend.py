@@ -40,7 +40,10 @@ BINOPS = {
 
 # Constructs that will come with later features get a specific message; the rest a generic one.
 UNSUPPORTED_STATEMENTS = {
-    ast.If: ("an if statement", "control flow is not supported yet; for a max/min/abs kink use max(), min() or abs()"),
+    ast.If: (
+        "an if statement",
+        "control flow is not supported yet; for a max/min/abs kink use max(), min() or abs()",
+    ),
     ast.For: ("a for loop", "loops are not supported yet; unroll the loop by hand for now"),
     ast.While: ("a while loop", "loops are not supported yet"),
     ast.With: ("a with statement", None),
@@ -57,7 +60,10 @@ UNSUPPORTED_STATEMENTS = {
     ast.Match: ("a match statement", None),
 }
 UNSUPPORTED_EXPRESSIONS = {
-    ast.Compare: ("a comparison", "comparisons need control flow, which is not supported yet; use max() or min()"),
+    ast.Compare: (
+        "a comparison",
+        "comparisons need control flow, which is not supported yet; use max() or min()",
+    ),
     ast.IfExp: ("a conditional expression", "use max(), min() or abs() for a kink"),
     ast.BoolOp: ("a boolean operator", None),
     ast.Subscript: ("indexing", "scalar code only for now: pass the elements as parameters"),
@@ -140,7 +146,11 @@ def find_function(module: ast.Module, name: str | None, filename: str) -> ast.Fu
             filename=filename,
             line=first.lineno if first else 1,
             col=first.col_offset + 1 if first else 1,
-            hint="pass one of them with --function NAME" if defs else "define it with 'def' at the top level",
+            hint=(
+                "pass one of them with --function NAME"
+                if defs
+                else "define it with 'def' at the top level"
+            ),
         )
     if not defs:
         raise SrcdiffError(
@@ -163,7 +173,10 @@ def find_function(module: ast.Module, name: str | None, filename: str) -> ast.Fu
 
 
 def load_function(
-    source: str, filename: str = "<string>", function: str | None = None, imports: Imports | None = None
+    source: str,
+    filename: str = "<string>",
+    function: str | None = None,
+    imports: Imports | None = None,
 ) -> Function:
     """Parse ``source`` and lower the chosen function to SSA.
 
@@ -181,7 +194,9 @@ def load_function(
         raise e.located(filename, source) from None
 
 
-def _error(node: ast.AST, message: str, filename: str | None = None, hint: str | None = None) -> SrcdiffError:
+def _error(
+    node: ast.AST, message: str, filename: str | None = None, hint: str | None = None
+) -> SrcdiffError:
     err = SrcdiffError(
         message,
         filename=filename,
@@ -253,12 +268,18 @@ class Lowerer:
         self.fname = fdef.name
         self.assigned = _assigned_names(fdef)
         if fdef.decorator_list:
-            raise _error(fdef.decorator_list[0], "decorators are not supported", hint="remove the decorator")
+            raise _error(
+                fdef.decorator_list[0], "decorators are not supported", hint="remove the decorator"
+            )
         params = self._params(fdef.args)
         body = list(fdef.body)
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-            if isinstance(body[0].value.value, str):
-                body = body[1:]  # the docstring: read, never copied into the output
+        first = body[0] if body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            body = body[1:]  # the docstring: read, never copied into the output
         result: Atom | None = None
         result_name = fdef.name
         for i, stmt in enumerate(body):
@@ -271,7 +292,11 @@ class Lowerer:
                         hint="make the return the last statement",
                     )
                 if stmt.value is None:
-                    raise _error(stmt, "the function must return a value", hint="return the cost, e.g. 'return J'")
+                    raise _error(
+                        stmt,
+                        "the function must return a value",
+                        hint="return the cost, e.g. 'return J'",
+                    )
                 if isinstance(stmt.value, ast.Tuple):
                     raise _error(
                         stmt.value,
@@ -285,7 +310,9 @@ class Lowerer:
                 self.statement(stmt)
         if result is None:
             raise _error(
-                fdef, f"function '{fdef.name}' has no return statement", hint="end it with 'return <cost>'"
+                fdef,
+                f"function '{fdef.name}' has no return statement",
+                hint="end it with 'return <cost>'",
             )
         # The function's locals: generated names must not take these (module aliases are not
         # locals, the generated module imports what it needs under names of its own).
@@ -308,7 +335,9 @@ class Lowerer:
             star = args.vararg or args.kwarg
             raise _error(star, "*args and **kwargs are not supported", hint="name each parameter")
         positional = args.posonlyargs + args.args
-        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(
+            args.defaults
+        )
         params = []
         for i, (arg, default) in enumerate(zip(positional, defaults)):
             kind = "posonly" if i < len(args.posonlyargs) else "normal"
@@ -361,7 +390,11 @@ class Lowerer:
         first = targets[0]
         if isinstance(first, (ast.Tuple, ast.List)):
             if len(targets) > 1:
-                raise _error(first, "chained tuple assignment is not supported", hint="split it into two statements")
+                raise _error(
+                    first,
+                    "chained tuple assignment is not supported",
+                    hint="split it into two statements",
+                )
             names = [self._target_name(t) for t in first.elts]
             if not isinstance(value, (ast.Tuple, ast.List)) or len(value.elts) != len(names):
                 raise _error(
@@ -382,18 +415,32 @@ class Lowerer:
         if isinstance(target, ast.Name):
             return target.id
         if isinstance(target, ast.Starred):
-            raise _error(target, "starred assignment is not supported", hint="unpack each name explicitly")
+            raise _error(
+                target, "starred assignment is not supported", hint="unpack each name explicitly"
+            )
         if isinstance(target, ast.Subscript):
-            raise _error(target, "assignment to an element is not supported", hint="build a new value under a new name")
+            raise _error(
+                target,
+                "assignment to an element is not supported",
+                hint="build a new value under a new name",
+            )
         if isinstance(target, ast.Attribute):
-            raise _error(target, "assignment to an attribute is not supported", hint="use a local name")
-        raise _error(target, "this assignment target is not supported", hint="assign to a plain name")
+            raise _error(
+                target, "assignment to an attribute is not supported", hint="use a local name"
+            )
+        raise _error(
+            target, "this assignment target is not supported", hint="assign to a plain name"
+        )
 
     def augassign(self, stmt: ast.AugAssign) -> None:
         name = self._target_name(stmt.target)
         prim = BINOPS.get(type(stmt.op))
         if prim is None:
-            raise _error(stmt, f"the operator {type(stmt.op).__name__} is not supported", hint=SUPPORTED_SUMMARY)
+            raise _error(
+                stmt,
+                f"the operator {type(stmt.op).__name__} is not supported",
+                hint=SUPPORTED_SUMMARY,
+            )
         left = self.lookup(name, stmt.target)
         right = self.expr(stmt.value)
         self.bind(name, self.emit(prim, (left, right)))
@@ -425,9 +472,17 @@ class Lowerer:
         if name in self.imports.constants:
             return self.emit(self.imports.constants[name], ())
         if name in self.imports.modules:
-            raise _error(node, f"'{name}' is a module, not a value", hint=f"call one of its functions, e.g. {name}.exp(x)")
+            raise _error(
+                node,
+                f"'{name}' is a module, not a value",
+                hint=f"call one of its functions, e.g. {name}.exp(x)",
+            )
         if name in self.assigned:
-            raise _error(node, f"name '{name}' is used before it is assigned", hint=f"assign '{name}' earlier")
+            raise _error(
+                node,
+                f"name '{name}' is used before it is assigned",
+                hint=f"assign '{name}' earlier",
+            )
         raise _error(
             node,
             f"name '{name}' is not defined in function '{self.fname}'",
@@ -439,7 +494,11 @@ class Lowerer:
             if type(node.value) in (int, float):
                 return Const(node.value)
             kind = type(node.value).__name__
-            hint = "use 1.0 or 0.0" if isinstance(node.value, bool) else "only int and float constants are supported"
+            hint = (
+                "use 1.0 or 0.0"
+                if isinstance(node.value, bool)
+                else "only int and float constants are supported"
+            )
             raise _error(node, f"a {kind} constant is not supported", hint=hint)
         if isinstance(node, ast.Name):
             return self.lookup(node.id, node)
@@ -451,11 +510,21 @@ class Lowerer:
                 if const is not None:
                     return const
                 return self.emit("neg", (self.expr(node.operand),))
-            raise _error(node, f"the unary operator {type(node.op).__name__} is not supported", hint=SUPPORTED_SUMMARY)
+            raise _error(
+                node,
+                f"the unary operator {type(node.op).__name__} is not supported",
+                hint=SUPPORTED_SUMMARY,
+            )
         if isinstance(node, ast.BinOp):
             prim = BINOPS.get(type(node.op))
             if prim is None:
-                symbol = {ast.Mod: "%", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
+                symbol = {
+                    ast.Mod: "%",
+                    ast.MatMult: "@",
+                    ast.BitAnd: "&",
+                    ast.BitOr: "|",
+                    ast.BitXor: "^",
+                }
                 op = symbol.get(type(node.op), type(node.op).__name__)
                 raise _error(node, f"the operator {op} is not supported", hint=SUPPORTED_SUMMARY)
             left = self.expr(node.left)
@@ -464,21 +533,37 @@ class Lowerer:
         if isinstance(node, ast.Call):
             return self.call(node)
         if isinstance(node, ast.Attribute):
-            if isinstance(node.value, ast.Name) and node.value.id in self.imports.modules and not self._local(node.value.id, node.value):
+            if (
+                isinstance(node.value, ast.Name)
+                and node.value.id in self.imports.modules
+                and not self._local(node.value.id, node.value)
+            ):
                 if node.attr in MATH_CONSTANTS:
                     return self.emit(node.attr, ())
-                raise _error(node, f"math.{node.attr} is not a supported constant", hint="use math.pi, math.e, math.tau or math.inf")
-            raise _error(node, "attribute access is not supported", hint="pass the value in as a parameter")
+                raise _error(
+                    node,
+                    f"math.{node.attr} is not a supported constant",
+                    hint="use math.pi, math.e, math.tau or math.inf",
+                )
+            raise _error(
+                node, "attribute access is not supported", hint="pass the value in as a parameter"
+            )
         what, hint = UNSUPPORTED_EXPRESSIONS.get(type(node), (type(node).__name__, None))
         raise _error(node, f"{what} is not supported; {SUPPORTED_SUMMARY}", hint=hint)
 
     def call(self, node: ast.Call) -> Atom:
         prim, shown = self._callee(node.func)
         if node.keywords:
-            raise _error(node.keywords[0], f"keyword arguments to {shown} are not supported", hint="pass them by position")
+            raise _error(
+                node.keywords[0],
+                f"keyword arguments to {shown} are not supported",
+                hint="pass them by position",
+            )
         for a in node.args:
             if isinstance(a, ast.Starred):
-                raise _error(a, "starred arguments are not supported", hint="pass the values one by one")
+                raise _error(
+                    a, "starred arguments are not supported", hint="pass the values one by one"
+                )
         n = len(node.args)
         if prim == "log" and n == 2:
             prim = "logb"
@@ -504,7 +589,11 @@ class Lowerer:
         if name in self.env:
             return True
         if name in self.assigned:
-            raise _error(node, f"name '{name}' is used before it is assigned", hint=f"assign '{name}' earlier")
+            raise _error(
+                node,
+                f"name '{name}' is used before it is assigned",
+                hint=f"assign '{name}' earlier",
+            )
         return False
 
     def _callee(self, func: ast.expr) -> tuple[str, str]:
@@ -516,7 +605,11 @@ class Lowerer:
             if name in self.imports.functions:
                 prim = self.imports.functions[name]
                 if prim.startswith("?"):
-                    raise _error(func, f"math.{prim[1:]} is not differentiable or not supported", hint=_math_hint())
+                    raise _error(
+                        func,
+                        f"math.{prim[1:]} is not differentiable or not supported",
+                        hint=_math_hint(),
+                    )
                 return prim, name
             if name in BUILTIN_FUNCTIONS:
                 return BUILTIN_FUNCTIONS[name], name
@@ -527,7 +620,11 @@ class Lowerer:
                     hint="srcdiff differentiates one function without calls to functions of your own; inline the computation",
                 )
             if name in MATH_FUNCTIONS and not self.imports.modules and not self.imports.functions:
-                raise _error(func, f"'{name}' is not imported", hint=f"add 'from math import {name}' or use math.{name}")
+                raise _error(
+                    func,
+                    f"'{name}' is not imported",
+                    hint=f"add 'from math import {name}' or use math.{name}",
+                )
             raise _error(
                 func,
                 f"call to unknown function '{name}'",
@@ -540,9 +637,17 @@ class Lowerer:
             if owner in self.imports.modules:
                 if func.attr in MATH_FUNCTIONS:
                     return MATH_FUNCTIONS[func.attr], f"{owner}.{func.attr}"
-                raise _error(func, f"math.{func.attr} is not differentiable or not supported", hint=_math_hint())
+                raise _error(
+                    func,
+                    f"math.{func.attr} is not differentiable or not supported",
+                    hint=_math_hint(),
+                )
             if owner in ("np", "numpy"):
-                raise _error(func, f"NumPy call {owner}.{func.attr} is not supported yet", hint="scalar math only for now")
+                raise _error(
+                    func,
+                    f"NumPy call {owner}.{func.attr} is not supported yet",
+                    hint="scalar math only for now",
+                )
             raise _error(func, f"call to unknown function '{owner}.{func.attr}'", hint=_math_hint())
         raise _error(func, "this kind of call is not supported", hint=_math_hint())
 
@@ -550,4 +655,3 @@ class Lowerer:
 def _math_hint() -> str:
     names = sorted(k for k in MATH_FUNCTIONS)
     return "differentiable math functions: " + ", ".join(names)
-

@@ -12,7 +12,6 @@ blocks, so the printed output can stay structured.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 class Var:
@@ -30,7 +29,7 @@ class Var:
         name: str | None = None,
         version: int = 0,
         hint: str | None = None,
-        adjoint_of: "Var | None" = None,
+        adjoint_of: Var | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -56,7 +55,7 @@ class Const:
     behave differently in Python, so no pass may merge them.
     """
 
-    value: Union[int, float, bool]
+    value: int | float | bool
 
     @property
     def key(self) -> tuple[str, str]:
@@ -72,7 +71,7 @@ class Const:
         return repr(self.value)
 
 
-Atom = Union[Var, Const]
+Atom = Var | Const
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class Node:
     args: tuple[Atom, ...]
     stmt: Stmt | None = None
 
-    def replace_args(self, args: tuple[Atom, ...]) -> "Node":
+    def replace_args(self, args: tuple[Atom, ...]) -> Node:
         return Node(self.out, self.prim, args, self.stmt)
 
 
@@ -144,7 +143,9 @@ class GradProgram:
     seed: Var
     grads: list[Atom]
     tape: list[Var] = field(default_factory=list)
-    kinks: dict[Stmt, list[str]] = field(default_factory=dict)  # kink policies applied, per statement
+    kinks: dict[Stmt, list[str]] = field(
+        default_factory=dict
+    )  # kink policies applied, per statement
 
 
 def uses(nodes: list[Node]) -> dict[Var, int]:

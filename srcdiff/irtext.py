@@ -25,7 +25,9 @@ def format_program(prog: GradProgram) -> str:
     lines = [f"forward {fn.name}({', '.join(p.name for p in fn.params)}):"]
     lines += [node(n) for n in prog.forward]
     lines.append(f"    return {atom(fn.result)}")
-    lines.append(f"backward (upstream gradient {namer.name(prog.seed)}), --wrt {','.join(prog.wrt)}:")
+    lines.append(
+        f"backward (upstream gradient {namer.name(prog.seed)}), --wrt {','.join(prog.wrt)}:"
+    )
     lines += [node(n) for n in prog.backward]
     lines.append(f"    return {', '.join(atom(g) for g in prog.grads)}")
     lines.append(f"tape: {', '.join(namer.name(v) for v in prog.tape) or '(empty)'}")

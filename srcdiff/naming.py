@@ -76,8 +76,18 @@ class Namer:
 
     def _leaves(self, var: Var, depth: int = 0) -> list[str]:
         node = self.defs.get(var)
-        if var.is_user or var.adjoint_of is not None or var is self.prog.seed or node is None or depth > 8:
-            return [self.label(var)] if (var.is_user or var.adjoint_of is not None or var is self.prog.seed) else []
+        if (
+            var.is_user
+            or var.adjoint_of is not None
+            or var is self.prog.seed
+            or node is None
+            or depth > 8
+        ):
+            return (
+                [self.label(var)]
+                if (var.is_user or var.adjoint_of is not None or var is self.prog.seed)
+                else []
+            )
         found: list[str] = []
         for a in node.args:
             if isinstance(a, Var):
@@ -109,10 +119,18 @@ class Namer:
             parts = leaves[:3] + [power]
         elif node.prim == "pow":
             base, exponent = (self._operand(a) for a in node.args)
-            parts = ["pow", base, exponent] if isinstance(node.args[0], Const) else [base, "pow", exponent]
+            parts = (
+                ["pow", base, exponent]
+                if isinstance(node.args[0], Const)
+                else [base, "pow", exponent]
+            )
         elif prim.kind == "call" and not leaves:
             # A call on constants only (math.log(2)): name it after its arguments.
-            consts = [repr(a.value).replace(".", "_").replace("-", "m") for a in node.args if isinstance(a, Const)]
+            consts = [
+                repr(a.value).replace(".", "_").replace("-", "m")
+                for a in node.args
+                if isinstance(a, Const)
+            ]
             parts = [prim.symbol] + consts
         elif prim.kind in ("call", "constant"):
             parts = [prim.symbol] + leaves[:3]

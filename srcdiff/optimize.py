@@ -12,9 +12,9 @@ dead code removal runs last, before the tape is chosen from what the backward sw
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
-from typing import Callable
 
 from .ir import Atom, Const, GradProgram, Node, Var, substitute, uses
 from .prims import fold
@@ -198,33 +198,14 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         if node.prim not in chain:
             rw.keep(node)
             continue
-        num: list[Atom] = []
-        den: list[Atom] = []
-        consts: tuple[list[Const], list[Const]] = ([], [])
-        signs = [0]
-        inner_divs = [0]  # a quotient inside the chain: ``a / b * c`` reads better as ``a * c / b``
-
-        def flatten(a: Atom, up: bool, n: Node | None = None) -> None:
-            n = n or interior(a)
-            if isinstance(a, Const):
-                consts[0 if up else 1].append(a)
-            elif n is None:
-                (num if up else den).append(a)
-            elif n.prim == "neg":
-                signs[0] += 1
-                flatten(n.args[0], up)
-            else:
-                if n.prim == "div" and n is not node:
-                    inner_divs[0] += 1
-                flatten(n.args[0], up)
-                flatten(n.args[1], up if n.prim == "mul" else not up)
-
-        flatten(node.out, True, node)
+        flat = _Flattened()
+        flat.add(node.out, True, node, interior)
+        num, den, consts, signs = flat.num, flat.den, (flat.top, flat.bottom), flat.signs
         all_consts = consts[0] + consts[1]
         foldable = (
             len(all_consts) >= 2
-            or signs[0] >= 2
-            or inner_divs[0] > 0
+            or signs >= 2
+            or flat.inner_divs > 0
             or any(_is_const(c, 1) or _is_const(c, -1) for c in all_consts)
         )
         if not foldable:
@@ -238,8 +219,10 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         if top == 0:
             rw.become(node, Const(0.0))
             continue
-        sign = -sign if signs[0] % 2 else sign
-        adjoints = [a for a in num if isinstance(a, Var) and (a.adjoint_of is not None or a is prog.seed)]
+        sign = -sign if signs % 2 else sign
+        adjoints = [
+            a for a in num if isinstance(a, Var) and (a.adjoint_of is not None or a is prog.seed)
+        ]
         others = [a for a in num if not any(a is x for x in adjoints)]
         top_list: list[Atom] = adjoints + ([Const(top)] if top != 1 else []) + others
         bottom_list: list[Atom] = ([Const(bottom)] if bottom != 1 else []) + den
@@ -247,7 +230,9 @@ def normalize_products(prog: GradProgram) -> GradProgram:
             top_list = [Const(1)]
         first = rw.resolve(top_list[0])
         if sign < 0:
-            first = Const(-first.value) if isinstance(first, Const) else rw.emit("neg", (first,), node)
+            first = (
+                Const(-first.value) if isinstance(first, Const) else rw.emit("neg", (first,), node)
+            )
         acc: Atom = first
         for a in top_list[1:]:
             acc = rw.emit("mul", (acc, rw.resolve(a)), node)
@@ -265,7 +250,51 @@ def normalize_products(prog: GradProgram) -> GradProgram:
     return rw.result(prog)
 
 
-def _coefficient(top: list[Const], bottom: list[Const]) -> tuple[int, int | float, int | float] | None:
+class _Flattened:
+    """A chain of products and quotients as sign, constants, numerator and denominator factors."""
+
+    def __init__(self) -> None:
+        self.num: list[Atom] = []
+        self.den: list[Atom] = []
+        self.top: list[Const] = []
+        self.bottom: list[Const] = []
+        self.signs = 0
+        self.inner_divs = (
+            0  # a quotient inside the chain: ``a / b * c`` reads better as ``a * c / b``
+        )
+
+    def add(
+        self, a: Atom, up: bool, n: Node | None, interior: Callable[[Atom], Node | None]
+    ) -> None:
+        root = n
+        self._add(a, up, n, interior, root)
+
+    def _add(
+        self,
+        a: Atom,
+        up: bool,
+        n: Node | None,
+        interior: Callable[[Atom], Node | None],
+        root: Node | None,
+    ) -> None:
+        n = n or interior(a)
+        if isinstance(a, Const):
+            (self.top if up else self.bottom).append(a)
+        elif n is None:
+            (self.num if up else self.den).append(a)
+        elif n.prim == "neg":
+            self.signs += 1
+            self._add(n.args[0], up, None, interior, root)
+        else:
+            if n.prim == "div" and n is not root:
+                self.inner_divs += 1
+            self._add(n.args[0], up, None, interior, root)
+            self._add(n.args[1], up if n.prim == "mul" else not up, None, interior, root)
+
+
+def _coefficient(
+    top: list[Const], bottom: list[Const]
+) -> tuple[int, int | float, int | float] | None:
     """(sign, numerator, denominator) of a product of constants; None when folding would read worse."""
     values = [c.value for c in top + bottom]
     if all(isinstance(v, int) for v in values):
@@ -330,7 +359,9 @@ def subtract_negations(prog: GradProgram) -> GradProgram:
             replaced[node.out] = Node(node.out, "sub", (node.args[0], neg.args[0]), node.stmt)
         else:
             parent = path[-2]
-            replaced[parent.out] = Node(parent.out, parent.prim, (neg.args[0],) + parent.args[1:], parent.stmt)
+            replaced[parent.out] = Node(
+                parent.out, parent.prim, (neg.args[0],) + parent.args[1:], parent.stmt
+            )
     if not replaced:
         return prog
     return replace(prog, backward=[replaced.get(n.out, n) for n in prog.backward])

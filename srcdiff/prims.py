@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 # Python's operator precedence, as the printer needs it (higher binds tighter).
 PREC_IFEXP = 1
@@ -65,7 +66,9 @@ for _name, _sym, _fn in [
     ("eq", "==", operator.eq),
     ("ne", "!=", operator.ne),
 ]:
-    _def(Prim(_name, "compare", _sym, arity=2, evaluate=_fn, differentiable=False, prec=PREC_COMPARE))
+    _def(
+        Prim(_name, "compare", _sym, arity=2, evaluate=_fn, differentiable=False, prec=PREC_COMPARE)
+    )
 
 _def(Prim("and", "and", "and", arity=None, differentiable=False, prec=PREC_AND))
 # select(cond, a, b) prints as ``a if cond else b``: how a router (max/min) passes its gradient.
@@ -75,7 +78,9 @@ _def(Prim("copy", "copy", "", prec=PREC_ATOM))
 # Named constants of math stay named in the output (``math.pi`` reads better than 3.14159...).
 MATH_CONSTANTS = {"pi": "pi", "e": "e", "tau": "tau", "inf": "inf"}
 for _name in MATH_CONSTANTS:
-    _def(Prim(_name, "constant", _name, module="math", arity=0, differentiable=False, prec=PREC_ATOM))
+    _def(
+        Prim(_name, "constant", _name, module="math", arity=0, differentiable=False, prec=PREC_ATOM)
+    )
 
 # Functions of ``math`` whose prim name is their own name (the frontend maps ``math.<name>``).
 MATH_UNARY = [

@@ -19,14 +19,21 @@ Example, for ``c = w * x; J = c * c`` and ``--wrt w``::
 from __future__ import annotations
 
 import ast
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import SrcdiffError
 from .frontend import BINOPS
 from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
-COMPARE_PRIMS = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
+COMPARE_PRIMS = {
+    ast.Gt: "gt",
+    ast.GtE: "ge",
+    ast.Lt: "lt",
+    ast.LtE: "le",
+    ast.Eq: "eq",
+    ast.NotEq: "ne",
+}
 
 
 def check_wrt(fn: Function, wrt: list[str]) -> None:
@@ -34,7 +41,9 @@ def check_wrt(fn: Function, wrt: list[str]) -> None:
     params = ", ".join(p.name for p in fn.params) or "(none)"
     where = dict(filename=fn.filename, line=fn.line or None, col=fn.col or None)
     if not wrt:
-        raise SrcdiffError("--wrt names no parameter", hint=f"parameters of {fn.name}: {params}", **where)
+        raise SrcdiffError(
+            "--wrt names no parameter", hint=f"parameters of {fn.name}: {params}", **where
+        )
     seen = set()
     for name in wrt:
         if fn.param(name) is None:
@@ -44,7 +53,9 @@ def check_wrt(fn: Function, wrt: list[str]) -> None:
                 **where,
             )
         if name in seen:
-            raise SrcdiffError(f"--wrt names '{name}' twice", hint="list each parameter once", **where)
+            raise SrcdiffError(
+                f"--wrt names '{name}' twice", hint="list each parameter once", **where
+            )
         seen.add(name)
 
 
@@ -52,7 +63,9 @@ def activity(fn: Function, wrt: list[str]) -> set[Var]:
     """Values that depend on a ``--wrt`` parameter and reach the result through differentiable steps."""
     varied: set[Var] = {p.var for p in fn.params if p.name in wrt}
     for node in fn.body:
-        if node.prim not in NONDIFFERENTIABLE and any(isinstance(a, Var) and a in varied for a in node.args):
+        if node.prim not in NONDIFFERENTIABLE and any(
+            isinstance(a, Var) and a in varied for a in node.args
+        ):
             varied.add(node.out)
     useful: set[Var] = {fn.result} if isinstance(fn.result, Var) else set()
     for node in reversed(fn.body):
@@ -122,7 +135,15 @@ class _Reverse:
                 self.backward.append(Node(named, "copy", (adj,), None))
                 adj = named
             grads.append(adj)
-        return GradProgram(self.fn, list(self.wrt), list(self.fn.body), self.backward, self.seed, grads, kinks=self.kinks)
+        return GradProgram(
+            self.fn,
+            list(self.wrt),
+            list(self.fn.body),
+            self.backward,
+            self.seed,
+            grads,
+            kinks=self.kinks,
+        )
 
     def contribution(self, node: Node, k: int, g: Atom) -> Atom:
         """The adjoint contribution of ``node``'s k-th input, instantiated from its rule."""
@@ -146,7 +167,11 @@ class _Reverse:
         """True where argument k is the one max/min returns: strictly beats those before it, ties those after."""
         strict, loose = ("gt", "ge") if which == "max" else ("lt", "le")
         x = node.args[k]
-        conds = [self.emit(strict if j < k else loose, (x, other)) for j, other in enumerate(node.args) if j != k]
+        conds = [
+            self.emit(strict if j < k else loose, (x, other))
+            for j, other in enumerate(node.args)
+            if j != k
+        ]
         return conds[0] if len(conds) == 1 else self.emit("and", tuple(conds))
 
     def instantiate(self, expr: ast.expr, env: dict[str, Atom]) -> Atom:
@@ -163,7 +188,9 @@ class _Reverse:
         if isinstance(expr, ast.BinOp):
             return self.emit(BINOPS[type(expr.op)], (build(expr.left), build(expr.right)))
         if isinstance(expr, ast.Compare):
-            return self.emit(COMPARE_PRIMS[type(expr.ops[0])], (build(expr.left), build(expr.comparators[0])))
+            return self.emit(
+                COMPARE_PRIMS[type(expr.ops[0])], (build(expr.left), build(expr.comparators[0]))
+            )
         if isinstance(expr, ast.IfExp):
             return self.emit("select", (build(expr.test), build(expr.body), build(expr.orelse)))
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
@@ -178,7 +205,12 @@ class _Reverse:
         named = var.is_user
         if len(parts) == 1:
             only = parts[0]
-            fresh = isinstance(only, Var) and only.adjoint_of is None and not only.is_user and only is not self.seed
+            fresh = (
+                isinstance(only, Var)
+                and only.adjoint_of is None
+                and not only.is_user
+                and only is not self.seed
+            )
             if fresh:
                 only.adjoint_of = var  # the contribution *is* the adjoint: name it so
                 return only

@@ -27,7 +27,9 @@ class Rule:
     adjoints: tuple[ast.expr, ...]  # parsed expressions, one per input (one for variadic)
     sources: tuple[str, ...]  # the same expressions as written, for docs and tests
     kink: str | None = None
-    kink_inputs: tuple[int, ...] | None = None  # the inputs whose adjoint applies the kink (None: all)
+    kink_inputs: tuple[int, ...] | None = (
+        None  # the inputs whose adjoint applies the kink (None: all)
+    )
 
     def applies_kink(self, k: int) -> bool:
         return self.kink is not None and (self.kink_inputs is None or k in self.kink_inputs)
@@ -48,7 +50,11 @@ KINK_POLICY["fabs"] = KINK_POLICY["abs"]
 
 
 def defvjp(
-    prim: str, inputs: str, *adjoints: str, kink: str | None = None, kink_inputs: tuple[int, ...] | None = None
+    prim: str,
+    inputs: str,
+    *adjoints: str,
+    kink: str | None = None,
+    kink_inputs: tuple[int, ...] | None = None,
 ) -> None:
     """Declare the adjoint of each input of ``prim`` (a Python expression in g, ans and the inputs)."""
     names = tuple(n.strip() for n in inputs.split(","))

@@ -52,7 +52,9 @@ def test_every_example_has_its_generated_module():
 def test_regenerates_byte_for_byte(path: Path):
     fresh = regenerate(path)
     if fresh != path.read_text():
-        diff = "".join(difflib.unified_diff(path.read_text().splitlines(True), fresh.splitlines(True)))
+        diff = "".join(
+            difflib.unified_diff(path.read_text().splitlines(True), fresh.splitlines(True))
+        )
         pytest.fail(f"{path.name} is stale; regenerate it with its header command:\n{diff}")
 
 
@@ -66,7 +68,10 @@ def test_gradient_checks(path: Path):
     import inspect
 
     for seed in range(3):
-        args = {name: 0.5 + 0.37 * (i + 1) * (seed + 1) for i, name in enumerate(inspect.signature(fn).parameters)}
+        args = {
+            name: 0.5 + 0.37 * (i + 1) * (seed + 1)
+            for i, name in enumerate(inspect.signature(fn).parameters)
+        }
         report = check_gradient(fn, vag, args, opts["wrt"].split(","))
         assert report.passed, report.format()
 
@@ -104,7 +109,11 @@ def test_worked_example_numbers(example, function, args, value, grads):
 def test_one_line_cost_reads_one_adjoint_per_step():
     text = (EXAMPLES / "linear_cost_oneline_grad.py").read_text()
     backward = text.split("def cost_backward", 1)[1].split("\ndef ", 1)[0]
-    statements = [ln.strip() for ln in backward.splitlines()[2:] if "=" in ln and not ln.strip().startswith("#")]
+    statements = [
+        ln.strip()
+        for ln in backward.splitlines()[2:]
+        if "=" in ln and not ln.strip().startswith("#")
+    ]
     # unpack the tape, then one adjoint for the residual and one per parameter
     assert len(statements) == 4, backward
     assert all(len(s) < 60 for s in statements), backward

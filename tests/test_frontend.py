@@ -81,7 +81,9 @@ def test_docstring_is_read_not_lowered():
 
 
 def test_used_names_are_the_locals():
-    fn = load_function("import math\n\ndef f(x, tape):\n    dJ_dw = math.exp(x)\n    return dJ_dw * tape\n")
+    fn = load_function(
+        "import math\n\ndef f(x, tape):\n    dJ_dw = math.exp(x)\n    return dJ_dw * tape\n"
+    )
     assert fn.used_names == {"x", "tape", "dJ_dw"}
 
 

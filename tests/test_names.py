@@ -14,14 +14,12 @@ import contextlib
 import importlib.util
 import io
 import math
+import subprocess
 import sys
 import textwrap
 import types
 from dataclasses import dataclass
 from pathlib import Path
-
-import subprocess
-import sys
 
 import pytest
 
@@ -408,6 +406,8 @@ def test_parameter_named_like_a_generated_function_is_refused(tmp_path):
     )
     assert run.returncode == 2
     first = run.stderr.splitlines()[0]
-    assert first.startswith(f"srcdiff: error: {src}:1:1: parameter 'f_forward' has the name of a function")
+    assert first.startswith(
+        f"srcdiff: error: {src}:1:1: parameter 'f_forward' has the name of a function"
+    )
     assert "rename the parameter" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "shadow_grad.py").exists()

@@ -19,7 +19,9 @@ from srcdiff.optimize import (
 from srcdiff.reverse import reverse
 
 
-def program(forward: list[Node], backward: list[Node], params: list[Var], result: Var, seed: Var, grads):
+def program(
+    forward: list[Node], backward: list[Node], params: list[Var], result: Var, seed: Var, grads
+):
     fn = Function("f", [Param(p.name, p) for p in params], forward, result, result.name or "f")
     return GradProgram(fn, [p.name for p in params], forward, backward, seed, grads)
 
@@ -61,7 +63,9 @@ def test_simplify_identities_keeps_named_values_as_copies():
     assert [(n.out, n.prim, n.args) for n in out.backward] == [(v, "mul", (seed, x))]
     # a named adjoint that simplifies to a plain value survives as a copy
     named = Var(adjoint_of=w)
-    prog2 = program([Node(J, "mul", (w, x))], [Node(named, "mul", (seed, Const(1)))], [w], J, seed, [named])
+    prog2 = program(
+        [Node(J, "mul", (w, x))], [Node(named, "mul", (seed, Const(1)))], [w], J, seed, [named]
+    )
     assert [(n.prim, n.args) for n in simplify_identities(prog2).backward] == [("copy", (seed,))]
 
 
@@ -85,20 +89,36 @@ def test_subtract_negations():
     a, t, u, s = Var(adjoint_of=x), Var(), Var(), Var(adjoint_of=w)
     prog = program(
         [Node(J, "mul", (w, x))],
-        [Node(a, "mul", (seed, w)), Node(t, "neg", (seed,)), Node(u, "mul", (t, x)), Node(s, "add", (a, u))],
+        [
+            Node(a, "mul", (seed, w)),
+            Node(t, "neg", (seed,)),
+            Node(u, "mul", (t, x)),
+            Node(s, "add", (a, u)),
+        ],
         [w, x],
         J,
         seed,
         [s],
     )
     out = eliminate_dead_code(subtract_negations(prog))
-    assert [(n.prim, n.args) for n in out.backward] == [("mul", (seed, w)), ("mul", (seed, x)), ("sub", (a, u))]
+    assert [(n.prim, n.args) for n in out.backward] == [
+        ("mul", (seed, w)),
+        ("mul", (seed, x)),
+        ("sub", (a, u)),
+    ]
 
 
 def test_propagate_copies_only_drops_anonymous_copies():
     w, x, J, seed = setup()
     t, u = Var(), Var(adjoint_of=w)
-    prog = program([Node(J, "mul", (w, x))], [Node(t, "copy", (seed,)), Node(u, "mul", (t, x))], [w], J, seed, [u])
+    prog = program(
+        [Node(J, "mul", (w, x))],
+        [Node(t, "copy", (seed,)), Node(u, "mul", (t, x))],
+        [w],
+        J,
+        seed,
+        [u],
+    )
     out = propagate_copies(prog)
     assert [(n.prim, n.args) for n in out.backward] == [("mul", (seed, x))]
 
@@ -120,7 +140,9 @@ def test_cse_reuses_forward_values():
 
 
 def test_dead_code_goes_from_both_sweeps():
-    fn = load_function("import math\n\ndef f(w):\n    a = w * 2\n    unused = math.exp(w)\n    J = a * a\n    return J\n")
+    fn = load_function(
+        "import math\n\ndef f(w):\n    a = w * 2\n    unused = math.exp(w)\n    J = a * a\n    return J\n"
+    )
     prog = optimize(reverse(fn, ["w"]))
     assert [n.out.name for n in prog.forward] == ["a", "J"]
 

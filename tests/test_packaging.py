@@ -39,7 +39,14 @@ def test_installed_wheel_generates(wheel: Path, tmp_path: Path):
     src = tmp_path / "cost.py"
     src.write_text("def cost(w):\n    J = w**2\n    return J\n")
     run = subprocess.run(
-        [sys.executable, "-c", "import sys; from srcdiff.cli import main; sys.exit(main())", str(src), "--wrt", "w"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from srcdiff.cli import main; sys.exit(main())",
+            str(src),
+            "--wrt",
+            "w",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,

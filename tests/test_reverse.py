@@ -57,7 +57,10 @@ def test_max_records_its_kink_policy():
     assert list(prog.kinks.values()) == [["max"]]
 
 
-@pytest.mark.parametrize("wrt,message", [([], "names no parameter"), (["q"], "not a parameter.*w, x"), (["w", "w"], "twice")])
+@pytest.mark.parametrize(
+    "wrt,message",
+    [([], "names no parameter"), (["q"], "not a parameter.*w, x"), (["w", "w"], "twice")],
+)
 def test_bad_wrt(wrt, message):
     with pytest.raises(SrcdiffError, match=message):
         reverse(fn("def f(w, x):\n    return w * x\n"), wrt)
