@@ -85,6 +85,27 @@ def default_tolerance(dtype: Any = np.float64) -> float:
     return _precision(_eps_of(np.dtype(dtype))).tolerance
 
 
+def _split_arguments(
+    signature: inspect.Signature, args: Mapping[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Positional-only parameters by position, every other one by name."""
+    params = signature.parameters
+    positional_only = [n for n, p in params.items() if p.kind is inspect.Parameter.POSITIONAL_ONLY]
+    positional = [args[n] for n in positional_only if n in args]
+    named = {n: v for n, v in args.items() if n not in positional_only}
+    return positional, named
+
+
+def call_with(fn: Callable[..., Any], args: Mapping[str, Any]) -> Any:
+    """Call ``fn`` with a complete name -> value mapping, whatever kinds its parameters are."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn(**args)
+    positional, named = _split_arguments(signature, args)
+    return fn(*positional, **named)
+
+
 @dataclass
 class ParamCheck:
     """The check of one ``--wrt`` parameter."""
@@ -185,14 +206,14 @@ def check_gradient(
     names = _validate(fn, args, wrt, max_elements)
     function = getattr(fn, "__name__", None) or repr(fn)
 
-    value_raw = fn(**_fresh(args))
+    value_raw = call_with(fn, _fresh(args))
     value = _real_scalar(value_raw)
     if value is None:
         raise ValueError(
             f"{function} must return a real scalar to be gradient-checked, "
             f"but it returned {_describe(value_raw)}"
         )
-    forward_raw, grads = _split_result(value_and_grad(**_fresh(args)), names)
+    forward_raw, grads = _split_result(call_with(value_and_grad, _fresh(args)), names)
 
     eps = max(_eps_of(_dtype_of(value_raw)), *(_eps_of(_dtype_of(args[n])) for n in names))
     precision = _precision(eps)
@@ -257,7 +278,7 @@ class _Prober:
         """f with ``name`` set to ``x``; NaN and a note if f fails or is no scalar."""
         try:
             with np.errstate(all="ignore"):
-                raw = self.fn(**{**self.base, name: x})
+                raw = call_with(self.fn, {**self.base, name: x})
         except (ArithmeticError, ValueError) as exc:
             # A perturbed point can leave f's domain (math.sqrt(-h), 1 / 0.0); that is a
             # finding for the report, while any other exception is a bug to surface.
@@ -510,7 +531,8 @@ def _validate(
         signature = None  # builtins and some C callables have none; calling will tell.
     if signature is not None:
         try:
-            signature.bind(**args)
+            positional, named = _split_arguments(signature, args)
+            signature.bind(*positional, **named)
         except TypeError as exc:
             raise ValueError(f"args do not fit the parameters of {fn!r}: {exc}") from exc
     for n in names:

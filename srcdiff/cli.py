@@ -26,7 +26,6 @@ from .api import (
     parse_wrt,
     read_source,
 )
-from .check import check_gradient
 from .errors import SrcdiffError
 from .irtext import format_program
 
@@ -224,6 +223,8 @@ def run_check(
     The user's own code runs here; if it raises (an import that fails, a math domain error at the
     chosen values), that is reported as bad input, with the exception, not as a crash of srcdiff.
     """
+    from .check import check_gradient  # numpy is imported only when a check runs
+
     try:
         fn = import_function(path, function)
     except Exception as e:  # the user's module raised while importing

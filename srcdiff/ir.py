@@ -143,9 +143,11 @@ class GradProgram:
     seed: Var
     grads: list[Atom]
     tape: list[Var] = field(default_factory=list)
-    kinks: dict[Stmt, list[str]] = field(
-        default_factory=dict
-    )  # kink policies applied, per statement
+    # The kink policies applied, per statement.
+    kinks: dict[Stmt, list[str]] = field(default_factory=dict)
+    # Values that keep a name of their own; computed once (passes never create named values, and
+    # ``dataclasses.replace`` carries it along to the next program).
+    named: frozenset[Var] | None = None
 
 
 def uses(nodes: list[Node]) -> dict[Var, int]:

@@ -24,6 +24,8 @@ Pass = Callable[[GradProgram], GradProgram]
 
 def named_vars(prog: GradProgram) -> set[Var]:
     """Values that must keep a name of their own in the output."""
+    if prog.named is not None:
+        return set(prog.named)
     named: set[Var] = {prog.seed}
     named.update(p.var for p in prog.function.params)
     if isinstance(prog.function.result, Var):
@@ -33,6 +35,7 @@ def named_vars(prog: GradProgram) -> set[Var]:
         if v.is_user or (v.adjoint_of is not None and v.adjoint_of.is_user):
             named.add(v)
     named.update(g for g in prog.grads if isinstance(g, Var))
+    prog.named = frozenset(named)
     return named
 
 

@@ -112,9 +112,7 @@ def test_zero_gradient_elements_compare_sensibly():
         return np.sum(x[1:] ** 2)
 
     x = np.array([5.0, 1.0, -2.0])
-    report = check_gradient(
-        f, lambda x: (f(x), np.array([0.0, 2.0, -4.0])), {"x": x}, ["x"]
-    )
+    report = check_gradient(f, lambda x: (f(x), np.array([0.0, 2.0, -4.0])), {"x": x}, ["x"])
     assert report.passed
     assert report.params[0].numeric[0] == 0.0
 
@@ -170,9 +168,7 @@ def test_wrong_forward_value_fails():
 
 
 def test_non_scalar_forward_value_fails():
-    report = check_gradient(
-        square, lambda w: (np.array([w**2]), 2 * w), {"w": 3}, ["w"]
-    )
+    report = check_gradient(square, lambda w: (np.array([w**2]), 2 * w), {"w": 3}, ["w"])
     assert not report.value_ok and not report.passed
 
 
@@ -218,26 +214,20 @@ def test_nan_in_large_array_gradient_is_located():
 
 
 def test_array_gradient_for_scalar_param_fails_on_shape():
-    report = check_gradient(
-        square, lambda w: (w**2, np.array([2.0 * w])), {"w": 3.0}, ["w"]
-    )
+    report = check_gradient(square, lambda w: (w**2, np.array([2.0 * w])), {"w": 3.0}, ["w"])
     (p,) = report.params
     assert not p.shape_ok and not p.passed and not report.passed
     assert p.rel_error < 1e-9  # the number itself is right; only the shape is wrong
 
 
 def test_zero_d_array_gradient_for_scalar_param_fails_on_shape():
-    report = check_gradient(
-        square, lambda w: (w**2, np.array(2.0 * w)), {"w": 3.0}, ["w"]
-    )
+    report = check_gradient(square, lambda w: (w**2, np.array(2.0 * w)), {"w": 3.0}, ["w"])
     assert not report.params[0].shape_ok
     assert not report.passed
 
 
 def test_numpy_scalar_gradient_for_scalar_param_is_fine():
-    report = check_gradient(
-        square, lambda w: (w**2, np.float64(2.0 * w)), {"w": 3.0}, ["w"]
-    )
+    report = check_gradient(square, lambda w: (w**2, np.float64(2.0 * w)), {"w": 3.0}, ["w"])
     assert report.params[0].shape_ok and report.passed
 
 
@@ -253,17 +243,13 @@ def test_column_gradient_for_vector_param_fails_on_shape():
 
 def test_gradient_of_different_size_cannot_be_compared():
     x = np.array([0.5, -1.0, 2.0])
-    report = check_gradient(
-        cube_sum, lambda x: (np.sum(x**3), np.zeros(4)), {"x": x}, ["x"]
-    )
+    report = check_gradient(cube_sum, lambda x: (np.sum(x**3), np.zeros(4)), {"x": x}, ["x"])
     assert not report.params[0].shape_ok
     assert report.params[0].rel_error == math.inf
 
 
 def test_zero_d_array_param_accepts_scalar_gradient():
-    report = check_gradient(
-        square, lambda w: (w**2, 2.0 * w), {"w": np.array(1.5)}, ["w"]
-    )
+    report = check_gradient(square, lambda w: (w**2, 2.0 * w), {"w": np.array(1.5)}, ["w"])
     assert report.params[0].shape_ok and report.passed
 
 
@@ -314,9 +300,7 @@ def test_comma_separated_wrt_string():
 
 def test_non_scalar_function_value_is_rejected():
     with pytest.raises(ValueError, match="scalar"):
-        check_gradient(
-            lambda x: x * 2, lambda x: (x * 2, 2.0), {"x": np.ones(3)}, ["x"]
-        )
+        check_gradient(lambda x: x * 2, lambda x: (x * 2, 2.0), {"x": np.ones(3)}, ["x"])
 
 
 @pytest.mark.parametrize(
@@ -340,15 +324,11 @@ def test_value_and_grad_must_return_a_pair():
 
 def test_list_parameter_is_rejected():
     with pytest.raises(TypeError, match="NumPy arrays"):
-        check_gradient(
-            lambda x: sum(x), lambda x: (sum(x), [1, 1]), {"x": [1, 2]}, ["x"]
-        )
+        check_gradient(lambda x: sum(x), lambda x: (sum(x), [1, 1]), {"x": [1, 2]}, ["x"])
 
 
 def test_exception_at_edge_of_domain_is_reported_not_raised():
-    report = check_gradient(
-        lambda w: math.sqrt(w), lambda w: (0.0, math.inf), {"w": 0.0}, ["w"]
-    )
+    report = check_gradient(lambda w: math.sqrt(w), lambda w: (0.0, math.inf), {"w": 0.0}, ["w"])
     assert not report.passed
     assert "ValueError" in report.format()
 
@@ -432,22 +412,14 @@ def test_seed_makes_the_check_reproducible():
     b = check_gradient(softplus_sum, softplus_value_and_grad, {"W": W}, ["W"], seed=3)
     c = check_gradient(softplus_sum, softplus_value_and_grad, {"W": W}, ["W"], seed=4)
     assert a.format() == b.format()
-    np.testing.assert_array_equal(
-        np.isnan(a.params[0].numeric), np.isnan(b.params[0].numeric)
-    )
-    assert not np.array_equal(
-        np.isnan(a.params[0].numeric), np.isnan(c.params[0].numeric)
-    )
+    np.testing.assert_array_equal(np.isnan(a.params[0].numeric), np.isnan(b.params[0].numeric))
+    assert not np.array_equal(np.isnan(a.params[0].numeric), np.isnan(c.params[0].numeric))
 
 
 def test_max_elements_controls_the_switch():
     x = np.linspace(-1.0, 1.0, 10)
-    small = check_gradient(
-        cube_sum, cube_sum_value_and_grad, {"x": x}, ["x"], max_elements=10
-    )
-    large = check_gradient(
-        cube_sum, cube_sum_value_and_grad, {"x": x}, ["x"], max_elements=9
-    )
+    small = check_gradient(cube_sum, cube_sum_value_and_grad, {"x": x}, ["x"], max_elements=10)
+    large = check_gradient(cube_sum, cube_sum_value_and_grad, {"x": x}, ["x"], max_elements=9)
     assert small.params[0].method == "elementwise"
     assert large.params[0].method.startswith("dot-product")
     assert small.passed and large.passed
@@ -471,9 +443,7 @@ def test_float32_uses_looser_default_tolerance_and_passes():
 def test_float32_small_array_wrong_gradient_still_fails():
     x = np.array([0.5, -1.5, 2.0], dtype=np.float32)
     good = check_gradient(cube_sum, cube_sum_value_and_grad, {"x": x}, ["x"])
-    bad = check_gradient(
-        cube_sum, lambda x: (np.sum(x**3), 3.3 * x**2), {"x": x}, ["x"]
-    )
+    bad = check_gradient(cube_sum, lambda x: (np.sum(x**3), 3.3 * x**2), {"x": x}, ["x"])
     assert good.passed
     assert not bad.passed
 
@@ -563,18 +533,14 @@ def test_format_failing_report_lines_fit():
 
 
 def test_format_large_array_report():
-    report = check_gradient(
-        softplus_sum, softplus_value_and_grad, {"W": big_matrix()}, ["W"]
-    )
+    report = check_gradient(softplus_sum, softplus_value_and_grad, {"W": big_matrix()}, ["W"])
     text = report.format()
     assert "dot-product" in text and "W" in text and "PASS" in text
     assert lines_ok(text)
 
 
 def test_format_uses_full_precision_numbers():
-    report = check_gradient(
-        square, lambda w: (w**2, 2 * w + 1e-5), {"w": 1.2345678901}, ["w"]
-    )
+    report = check_gradient(square, lambda w: (w**2, 2 * w + 1e-5), {"w": 1.2345678901}, ["w"])
     assert "2.46914578" in report.format()
 
 
@@ -666,7 +632,5 @@ def test_mixed_scalar_and_array_params():
 
 def test_evaluation_failure_is_never_a_pass():
     # Both sides NaN would compare equal, but f raising means nothing was checked.
-    report = check_gradient(
-        lambda w: math.sqrt(w), lambda w: (0.0, math.nan), {"w": 0.0}, ["w"]
-    )
+    report = check_gradient(lambda w: math.sqrt(w), lambda w: (0.0, math.nan), {"w": 0.0}, ["w"])
     assert not report.passed
