@@ -149,3 +149,14 @@ def test_review_stability_when_a_statement_is_inserted():
     # statements the edit does not touch keep their generated lines
     for untouched in ("d = a - y", "dJ_dd = dJ * d", "dJ_db = dJ_da"):
         assert untouched in after
+
+
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.name)
+def test_black_leaves_generated_modules_unchanged(path: Path):
+    """A second black run (srcdiff's or the user's own) never churns a generated file."""
+    import black
+
+    from srcdiff.emit import BLACK_MODE
+
+    text = path.read_text()
+    assert black.format_str(text, mode=BLACK_MODE) == text
