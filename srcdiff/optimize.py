@@ -205,13 +205,12 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         flat.add(node.out, True, node, interior)
         num, den, consts, signs = flat.num, flat.den, (flat.top, flat.bottom), flat.signs
         all_consts = consts[0] + consts[1]
-        foldable = (
-            len(all_consts) >= 2
-            or signs >= 2
-            or flat.inner_divs > 0
-            or any(_is_const(c, 1) or _is_const(c, -1) for c in all_consts)
+        # Rebuild whenever there is something to fold or order: constants, several signs, a
+        # quotient inside the chain, or more than one factor besides the upstream gradient.
+        canonical = (
+            not all_consts and signs < 2 and flat.inner_divs == 0 and len(num) + len(den) <= 2
         )
-        if not foldable:
+        if canonical:
             rw.keep(node)
             continue
         coef = _coefficient(consts[0], consts[1])
@@ -370,6 +369,22 @@ def subtract_negations(prog: GradProgram) -> GradProgram:
     return replace(prog, backward=[replaced.get(n.out, n) for n in prog.backward])
 
 
+def merge_equal_terms(prog: GradProgram) -> GradProgram:
+    """Write ``a + a`` as ``a * 2``: a value used twice in one product (``b * b``) gets two equal
+    contributions, which common subexpression elimination has made one value.
+
+    Before: ``t = mul(df, b); s = add(t, t)``  After: ``t = mul(df, b); s = mul(t, 2)``
+    """
+    rw = _Rewriter(prog)
+    for node in prog.backward:
+        args = rw.args(node)
+        if node.prim == "add" and args[0] is args[1] and isinstance(args[0], Var):
+            rw.out.append(Node(node.out, "mul", (args[0], Const(2)), node.stmt))
+        else:
+            rw.keep(node)
+    return rw.result(prog)
+
+
 def propagate_copies(prog: GradProgram) -> GradProgram:
     """Drop copies into anonymous values, reading the source directly.
 
@@ -456,10 +471,16 @@ PIPELINE: list[Pass] = [
     simplify_identities,
     fold_constants,
     normalize_products,
+    # The chains normalize_products replaced are dead; they must go before the next passes count
+    # uses, or a value read only by a dead chain looks shared.
+    eliminate_dead_code,
     simplify_identities,
     subtract_negations,
     propagate_copies,
     eliminate_common_subexpressions,
+    merge_equal_terms,
+    eliminate_dead_code,
+    normalize_products,
     propagate_copies,
     eliminate_dead_code,
     select_tape,

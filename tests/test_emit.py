@@ -113,3 +113,14 @@ def test_tape_holds_only_what_the_backward_reads():
     backward = text.split("def f_backward")[1].split("def f_grad")[0]
     code = [ln for ln in backward.splitlines() if not ln.strip().startswith("#")]
     assert not any("math.exp" in ln for ln in code)  # the derivative of exp reuses the stored value
+
+
+def test_a_value_squared_by_multiplication_reads_as_one_term():
+    text, m = module("def f(w):\n    b = w\n    return b * b\n", "w")
+    assert "df_db = df * 2 * b" in text
+    assert m.f_grad(3.0) == 6.0
+
+
+def test_negated_quotient_keeps_the_upstream_gradient_first():
+    text, _ = module("def f(w):\n    J = 1 / w**2\n    return J\n", "w")
+    assert "dJ_dw = -dJ * 2 * w / w_sq**2" in text
