@@ -205,10 +205,11 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         flat.add(node.out, True, node, interior)
         num, den, consts, signs = flat.num, flat.den, (flat.top, flat.bottom), flat.signs
         all_consts = consts[0] + consts[1]
-        # Rebuild whenever there is something to fold or order: constants, several signs, a
-        # quotient inside the chain, or more than one factor besides the upstream gradient.
+        # Rebuild whenever there is something to fold or order: constants, a sign (it goes on the
+        # first factor: ``-g * x``, not ``-(g * x)``), a quotient inside the chain, or more than
+        # one factor besides the upstream gradient.
         canonical = (
-            not all_consts and signs < 2 and flat.inner_divs == 0 and len(num) + len(den) <= 2
+            not all_consts and signs == 0 and flat.inner_divs == 0 and len(num) + len(den) <= 2
         )
         if canonical:
             rw.keep(node)
@@ -370,18 +371,49 @@ def subtract_negations(prog: GradProgram) -> GradProgram:
 
 
 def merge_equal_terms(prog: GradProgram) -> GradProgram:
-    """Write ``a + a`` as ``a * 2``: a value used twice in one product (``b * b``) gets two equal
-    contributions, which common subexpression elimination has made one value.
+    """Write a term that a sum repeats once, with its count: ``a + b + a`` becomes ``a * 2 + b``.
+
+    A value used twice in one product (``b * b``) gets two equal contributions, which common
+    subexpression elimination has made one value.
 
     Before: ``t = mul(df, b); s = add(t, t)``  After: ``t = mul(df, b); s = mul(t, 2)``
     """
+    named = named_vars(prog)
+    defs = {n.out: n for n in prog.backward}
+    counts = uses(prog.backward)
+
+    def terms(a: Atom, root: bool = False) -> list[Atom]:
+        node = defs.get(a) if isinstance(a, Var) else None
+        inner = (
+            node is not None
+            and node.prim == "add"
+            and (root or (a not in named and counts.get(a) == 1))
+        )
+        if not inner:
+            return [a]
+        return terms(node.args[0]) + terms(node.args[1])  # type: ignore[union-attr]
+
     rw = _Rewriter(prog)
     for node in prog.backward:
-        args = rw.args(node)
-        if node.prim == "add" and args[0] is args[1] and isinstance(args[0], Var):
-            rw.out.append(Node(node.out, "mul", (args[0], Const(2)), node.stmt))
-        else:
+        if node.prim != "add":
             rw.keep(node)
+            continue
+        parts = [rw.resolve(a) for a in terms(node.out, root=True)]
+        tally: dict[int, list] = {}
+        for a in parts:
+            tally.setdefault(id(a), [a, 0])[1] += 1
+        if all(n == 1 for _, n in tally.values()):
+            rw.keep(node)
+            continue
+        merged = [a if n == 1 else rw.emit("mul", (a, Const(n)), node) for a, n in tally.values()]
+        if len(merged) == 1:
+            last = rw.out.pop()  # the single product takes over the sum's output
+            rw.out.append(Node(node.out, last.prim, last.args, node.stmt))
+            continue
+        acc = merged[0]
+        for a in merged[1:-1]:
+            acc = rw.emit("add", (acc, a), node)
+        rw.out.append(Node(node.out, "add", (acc, merged[-1]), node.stmt))
     return rw.result(prog)
 
 
@@ -481,6 +513,8 @@ PIPELINE: list[Pass] = [
     merge_equal_terms,
     eliminate_dead_code,
     normalize_products,
+    eliminate_dead_code,
+    subtract_negations,
     propagate_copies,
     eliminate_dead_code,
     select_tape,

@@ -124,3 +124,19 @@ def test_a_value_squared_by_multiplication_reads_as_one_term():
 def test_negated_quotient_keeps_the_upstream_gradient_first():
     text, _ = module("def f(w):\n    J = 1 / w**2\n    return J\n", "w")
     assert "dJ_dw = -dJ * 2 * w / w_sq**2" in text
+
+
+def test_no_negated_parenthesized_products_or_added_negations():
+    src = "import math\n\ndef f(h, w):\n    p = -h * h\n    q = math.exp(p) * w / (1 + h)\n    return q * h - w / h\n"
+    text, m = module(src, "h,w")
+    code = [ln for ln in text.splitlines() if not ln.strip().startswith("#")]
+    assert not any("-(" in ln or "+ -" in ln for ln in code), text
+    import math as _m
+
+    h, w = 0.7, 1.3
+    numeric = (
+        (lambda e: (m.f_forward(h + e, w)[0] - m.f_forward(h - e, w)[0]) / (2 * e))(1e-6),
+        (lambda e: (m.f_forward(h, w + e)[0] - m.f_forward(h, w - e)[0]) / (2 * e))(1e-6),
+    )
+    assert m.f_grad(h, w) == pytest.approx(numeric, rel=1e-7)
+    assert _m.isfinite(m.f_grad(h, w)[0])

@@ -167,3 +167,30 @@ def test_pipeline_ir_golden():
         "    return dJ_dw, dJ_db",
         "tape: x, d",
     ]
+
+
+def test_merge_equal_terms_counts_repeated_terms():
+    from srcdiff.optimize import merge_equal_terms
+
+    w, x, J, seed = setup()
+    a, b = Var(adjoint_of=x), Var(adjoint_of=J)
+    t, s = Var(), Var(adjoint_of=w)
+    prog = program(
+        [Node(J, "mul", (w, x))],
+        [
+            Node(a, "mul", (seed, x)),
+            Node(b, "mul", (seed, w)),
+            Node(t, "add", (a, b)),
+            Node(s, "add", (t, a)),
+        ],
+        [w],
+        J,
+        seed,
+        [s],
+    )
+    out = eliminate_dead_code(merge_equal_terms(prog))
+    final = out.backward[-1]
+    assert final.out is s and final.prim == "add"
+    doubled = next(n for n in out.backward if n.out is final.args[0])
+    assert (doubled.prim, doubled.args) == ("mul", (a, Const(2)))
+    assert final.args[1] is b
