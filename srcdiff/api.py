@@ -16,6 +16,7 @@ import inspect
 import linecache
 import math
 import os
+import shlex
 import sys
 import textwrap
 import types
@@ -56,9 +57,9 @@ def regenerate_command(
     source_name: str, function: str, wrt: list[str], output: str | None = None
 ) -> str:
     """The command that rebuilds a generated module, as recorded in its header."""
-    cmd = f"srcdiff {source_name} --function {function} --wrt {','.join(wrt)}"
+    cmd = f"srcdiff {shlex.quote(source_name)} --function {function} --wrt {','.join(wrt)}"
     if output is not None:
-        cmd += f" -o {output}"
+        cmd += f" -o {shlex.quote(output)}"
     return cmd
 
 

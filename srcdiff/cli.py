@@ -42,6 +42,7 @@ examples:
   srcdiff cost.py --wrt w,b -o -                 print the module instead
   srcdiff cost.py --wrt w,b --check --at w=2 b=8 x=-2 y=2
   srcdiff cost.py --wrt w,b --show-ir            print the SSA graph, write nothing
+  srcdiff verify [PATH ...] [--fix]              check generated modules against their sources
 
 exit status: 0 success, 1 gradient check failed, 2 bad input or usage."""
 
@@ -244,7 +245,55 @@ def run_check(
     return 0 if report.passed else 1
 
 
+def build_verify_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="srcdiff verify",
+        description=(
+            "Check that generated gradient modules match their sources: each module found (by its "
+            "header) is derived again from the source, function and --wrt it records. Lists every "
+            "stale or hand-edited module with the command that regenerates it; exit status 1 if any."
+        ),
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help="files or folders to search (default: .)",
+    )
+    p.add_argument("--fix", action="store_true", help="regenerate the stale and edited modules")
+    return p
+
+
+def verify_main(argv: Sequence[str]) -> int:
+    from .verify import verify
+
+    args = build_verify_parser().parse_args(argv)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(
+            f"srcdiff verify: error: no such file or folder: {', '.join(missing)}", file=sys.stderr
+        )
+        return 2
+    results = verify([Path(p) for p in args.paths], fix=args.fix)
+    bad = [r for r in results if r.status != "ok"]
+    for r in bad:
+        print(f"{r.status:<7} {r.path}: {r.detail}")
+        print(f"        regenerate: {r.command}")
+    fixed = args.fix and all(r.status in ("stale", "edited", "ok") for r in results)
+    summary = (
+        f"srcdiff verify: {len(results)} generated module(s), {len(results) - len(bad)} up to date"
+    )
+    if bad:
+        summary += f", {len(bad)} {'regenerated' if fixed else 'out of date'}"
+    print(summary)
+    return 0 if not bad or fixed else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["verify"]:
+        return verify_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
