@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,10 @@ class Printer:
     def __init__(self, namer: Namer, inline: dict[Var, Node], aliases: dict[str, str]) -> None:
         self.namer = namer
         self.inline = inline
-        self.aliases = (
-            aliases  # module -> the name it is imported as (``math`` unless the user took it)
-        )
+        # module -> the name it is imported as (``math`` unless the user took it)
+        self.aliases = aliases
         self.modules: set[str] = set()
+        self.helpers: set[str] = set()  # functions of numpy_helpers the code calls
 
     def module(self, name: str) -> str:
         self.modules.add(name)
@@ -135,12 +136,67 @@ class Printer:
             return text, PREC_IFEXP
         if p.kind == "constant":
             return f"{self.module(p.module or 'math')}.{p.symbol}", PREC_CALL
-        if p.kind == "call":
-            args = ", ".join(self.wrap(a, PREC_IFEXP) for a in n.args)
+        if p.kind in ("call", "reduce", "helper"):
+            if n.param("method"):  # x.sum(axis=0), as the user wrote it
+                return (
+                    f"{self.wrap(n.args[0], PREC_CALL)}.{p.symbol}({self.keywords(n)})",
+                    PREC_CALL,
+                )
+            if n.prim == "scatter":
+                x, index = n.args[:2], self.index(n.param("index"), n.args[1:])
+                args = ", ".join(
+                    [*(self.wrap(a, PREC_IFEXP) for a in x), f"{self.module('numpy')}.s_[{index}]"]
+                )
+                self.helpers.add(n.prim)
+                return f"scatter({args})", PREC_CALL
+            keywords = self.keywords(n)
+            args = ", ".join(
+                [self.wrap(a, PREC_IFEXP) for a in n.args] + ([keywords] if keywords else [])
+            )
+            if p.kind == "helper":
+                self.helpers.add(n.prim)
             if p.module:
                 return f"{self.module(p.module)}.{p.symbol}({args})", PREC_CALL
             return f"{p.symbol}({args})", PREC_CALL
+        if p.kind == "attr":
+            return f"{self.wrap(n.args[0], PREC_CALL)}.{p.symbol}", PREC_CALL
+        if p.kind == "method":  # x.reshape(3, -1)
+            shape = ", ".join(repr(d) for d in n.param("shape"))
+            return f"{self.wrap(n.args[0], PREC_CALL)}.{p.symbol}({shape})", PREC_CALL
+        if p.kind == "getitem":
+            return (
+                f"{self.wrap(n.args[0], PREC_CALL)}[{self.index(n.param('index'), n.args)}]",
+                PREC_CALL,
+            )
         raise AssertionError(f"no printer for {n.prim}")
+
+    def keywords(self, n: Node) -> str:
+        """A node's parameters as keyword arguments, leaving out NumPy's defaults."""
+        shown = [
+            (k, v) for k, v in n.params if k not in ("method", "index") and v not in (None, False)
+        ]
+        return ", ".join(f"{k}={v!r}" for k, v in shown)
+
+    def index(self, template: Any, args: tuple[Atom, ...]) -> str:
+        """An index expression from its template; ("v", k) is the node's k-th argument."""
+
+        def part(t: Any) -> str:
+            if t is None:
+                return ""
+            if t[0] == "c":
+                return repr(t[1])
+            if t[0] == "v":
+                return self.wrap(args[t[1]], PREC_IFEXP)
+            if t[0] == "n":
+                return "None"
+            if t[0] == "e":
+                return "..."
+            if t[0] == "s":
+                text = f"{part(t[1])}:{part(t[2])}"
+                return text + (f":{part(t[3])}" if t[3] is not None else "")
+            return ", ".join(part(e) for e in t[1:]) + ("," if len(t) == 2 else "")  # a tuple
+
+        return part(template)
 
     def statement(self, n: Node) -> str:
         return f"{self.namer.name(n.out)} = {self.node(n)[0]}"
@@ -210,7 +266,8 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     # Builtins the generated code may call; then ``math`` under a name no local of the user's takes.
     namer = Namer(prog, reserved={"abs", "max", "min", "pow"})
     math_alias = namer.fresh("math")
-    printer = Printer(namer, {**fwd_inline, **bwd_inline}, {"math": math_alias})
+    np_alias = namer.fresh("np")
+    printer = Printer(namer, {**fwd_inline, **bwd_inline}, {"math": math_alias, "numpy": np_alias})
 
     # Values that are temporaries in the source but need a name: the result and taped temporaries.
     if isinstance(result, Var) and not result.is_user:
@@ -246,6 +303,9 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     imports = []
     if "math" in printer.modules:
         imports.append("import math" if math_alias == "math" else f"import math as {math_alias}")
+    helpers = helper_sources(printer.helpers, np_alias)
+    if "numpy" in printer.modules or helpers:
+        imports.append(f"import numpy as {np_alias}")
     text = (
         _environment()
         .get_template("module.py.j2")
@@ -262,6 +322,7 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
             call_doc=", ".join(p.name for p in fn.params),
             grads_doc=_grads_doc(fn.result_name, prog.wrt),
             imports=imports,
+            helpers=helpers,
             signature=signature,
             call_args=call_args,
             forward=forward,
@@ -297,6 +358,24 @@ def _check_generated_names(fn: Function) -> None:
                 col=fn.col or None,
                 hint=f"rename the parameter (the generated module defines {', '.join(sorted(generated))})",
             )
+
+
+def helper_sources(used: set[str], np_alias: str) -> list[str]:
+    """The source of each runtime helper the code calls (and those they call), in a fixed order."""
+    from . import numpy_helpers
+
+    order = [n for n, f in vars(numpy_helpers).items() if inspect.isfunction(f)]
+    needed = set(used)
+    for name in reversed(order):  # helpers call only helpers defined before them
+        if name in needed:
+            text = inspect.getsource(getattr(numpy_helpers, name))
+            needed.update(other for other in order if f"{other}(" in text and other != name)
+    sources = []
+    for name in order:
+        if name in needed:
+            text = inspect.getsource(getattr(numpy_helpers, name))
+            sources.append(text.replace("np.", f"{np_alias}.") if np_alias != "np" else text)
+    return sources
 
 
 def _grads_doc(out: str, wrt: list[str]) -> str:

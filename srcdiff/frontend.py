@@ -19,6 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from .arrays import ArrayLowering
 from .errors import SrcdiffError
 from .ir import Atom, Const, Function, Node, Param, Stmt, Var
 from .prims import BUILTIN_FUNCTIONS, MATH_CONSTANTS, MATH_FUNCTIONS, PRIMS
@@ -109,12 +110,20 @@ class Imports:
     modules: dict[str, str] = field(default_factory=dict)  # alias -> "math"
     functions: dict[str, str] = field(default_factory=dict)  # alias -> prim name
     constants: dict[str, str] = field(default_factory=dict)  # alias -> constant prim
+    numpy: set[str] = field(default_factory=set)  # aliases of the numpy module
+    numpy_functions: dict[str, str] = field(default_factory=dict)  # alias -> NumPy function name
 
     def add(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "numpy" and stmt.level == 0:
+            for a in stmt.names:
+                self.numpy_functions[a.asname or a.name] = a.name
+            return
         if isinstance(stmt, ast.Import):
             for a in stmt.names:
                 if a.name == "math":
                     self.modules[a.asname or "math"] = "math"
+                elif a.name == "numpy":
+                    self.numpy.add(a.asname or "numpy")
         elif isinstance(stmt, ast.ImportFrom) and stmt.module == "math" and stmt.level == 0:
             for a in stmt.names:
                 local = a.asname or a.name
@@ -248,7 +257,7 @@ def _numeric_constant(node: ast.expr) -> Const | None:
     return None
 
 
-class Lowerer:
+class Lowerer(ArrayLowering):
     """Walks one function body, keeping the current SSA binding of each source name."""
 
     def __init__(self, source: str, filename: str, imports: Imports) -> None:
@@ -461,9 +470,9 @@ class Lowerer:
 
     # -- expressions ----------------------------------------------------------------------
 
-    def emit(self, prim: str, args: tuple[Atom, ...]) -> Var:
+    def emit(self, prim: str, args: tuple[Atom, ...], params: tuple = ()) -> Var:
         out = Var()
-        self.nodes.append(Node(out, prim, args, self.stmt))
+        self.nodes.append(Node(out, prim, args, self.stmt, params))
         return out
 
     def lookup(self, name: str, node: ast.AST) -> Atom:
@@ -517,6 +526,10 @@ class Lowerer:
             )
         if isinstance(node, ast.BinOp):
             prim = BINOPS.get(type(node.op))
+            if self.array_mode:
+                prim = prim or {ast.MatMult: "matmul", ast.BitAnd: "and_", ast.BitOr: "or_"}.get(
+                    type(node.op)
+                )
             if prim is None:
                 symbol = {
                     ast.Mod: "%",
@@ -532,7 +545,15 @@ class Lowerer:
             return self.emit(prim, (left, right))
         if isinstance(node, ast.Call):
             return self.call(node)
+        if self.array_mode and isinstance(node, ast.Compare):
+            return self.compare(node)
+        if self.array_mode and isinstance(node, ast.Subscript):
+            return self.subscript(node)
         if isinstance(node, ast.Attribute):
+            if self.array_mode and not (
+                isinstance(node.value, ast.Name) and node.value.id in self.imports.modules
+            ):
+                return self.attribute(node)
             if (
                 isinstance(node.value, ast.Name)
                 and node.value.id in self.imports.modules
@@ -552,6 +573,34 @@ class Lowerer:
         raise _error(node, f"{what} is not supported; {SUPPORTED_SUMMARY}", hint=hint)
 
     def call(self, node: ast.Call) -> Atom:
+        name = self.numpy_name(node.func) if self.array_mode else None
+        if name is not None:
+            return self.numpy_call(node, name)
+        func = node.func
+        if (
+            self.array_mode
+            and isinstance(func, ast.Attribute)
+            and not (isinstance(func.value, ast.Name) and func.value.id in self.imports.modules)
+        ):
+            return self.method_call(node, func.value, func.attr)
+        if (
+            self.array_mode
+            and isinstance(func, ast.Name)
+            and func.id == "len"
+            and not self._local("len", func)
+        ):
+            if len(node.args) != 1 or node.keywords:
+                raise _error(node, "len takes one argument")
+            return self.emit("len", (self.expr(node.args[0]),))
+        if (
+            self.array_mode
+            and isinstance(func, ast.Name)
+            and func.id == "abs"
+            and not self._local("abs", func)
+        ):
+            return self.emit(
+                "np.abs", (self.expr(node.args[0]),)
+            )  # abs of an array: the same as np.abs
         prim, shown = self._callee(node.func)
         if node.keywords:
             raise _error(
@@ -642,7 +691,7 @@ class Lowerer:
                     f"math.{func.attr} is not differentiable or not supported",
                     hint=_math_hint(),
                 )
-            if owner in ("np", "numpy"):
+            if owner in ("np", "numpy") and not self.imports.numpy:
                 raise _error(
                     func,
                     f"NumPy call {owner}.{func.attr} is not supported yet",

@@ -12,6 +12,7 @@ blocks, so the printed output can stay structured.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Var:
@@ -85,15 +86,27 @@ class Stmt:
 
 @dataclass(eq=False)
 class Node:
-    """``out = prim(*args)``; ``stmt`` ties it to the source statement it implements."""
+    """``out = prim(*args, **params)``; ``stmt`` ties it to the source statement it implements.
+
+    ``params`` holds what is fixed when the code is written, not a value: ``axis`` and
+    ``keepdims`` of a reduction, the shape of a reshape, the slices of an indexing expression. It is
+    a tuple of (name, value) pairs, hashable, so passes can compare nodes.
+    """
 
     out: Var
     prim: str
     args: tuple[Atom, ...]
     stmt: Stmt | None = None
+    params: tuple[tuple[str, Any], ...] = ()
 
     def replace_args(self, args: tuple[Atom, ...]) -> Node:
-        return Node(self.out, self.prim, args, self.stmt)
+        return Node(self.out, self.prim, args, self.stmt, self.params)
+
+    def param(self, name: str, default: Any = None) -> Any:
+        for key, value in self.params:
+            if key == name:
+                return value
+        return default
 
 
 @dataclass(frozen=True)

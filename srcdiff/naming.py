@@ -132,8 +132,12 @@ class Namer:
                 if isinstance(a, Const)
             ]
             parts = [prim.symbol] + consts
-        elif prim.kind in ("call", "constant"):
-            parts = [prim.symbol] + leaves[:3]
+        elif prim.kind in ("attr", "getitem") or node.prim in ("len", "np.shape", "reshape"):
+            # x.T -> x_T, X.shape -> X_shape, x[1:] -> x_item
+            word = {"getitem": "item", "len": "len", "np.shape": "shape", "reshape": "reshaped"}
+            parts = [self._operand(node.args[0]), word.get(node.prim, prim.symbol)]
+        elif prim.kind in ("call", "constant", "reduce", "helper"):
+            parts = [prim.symbol.replace(".", "_")] + leaves[:3]
         elif len(leaves) >= 2:
             parts = leaves[:4]
         else:

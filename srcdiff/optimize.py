@@ -435,7 +435,7 @@ def _key(node: Node, args: tuple[Atom, ...]) -> tuple:
     keys = [("c",) + a.key if isinstance(a, Const) else ("v", id(a)) for a in args]
     if node.prim in ("add", "mul"):
         keys.sort()
-    return (node.prim, tuple(keys))
+    return (node.prim, tuple(keys), node.params)
 
 
 def eliminate_common_subexpressions(prog: GradProgram) -> GradProgram:

@@ -129,3 +129,88 @@ def fold(prim: str, values: list[Any]) -> Any | None:
     if isinstance(result, int) and not isinstance(result, bool) and abs(result) > 10**15:
         return None  # keep ``2**100`` as written rather than a 31-digit literal
     return result
+
+
+# ---- NumPy ------------------------------------------------------------------------------------
+# Array primitives are named as the user writes them ("np.exp"); the printer uses the module's
+# alias. Elementwise ones broadcast like the operators; reductions carry axis/keepdims as params.
+NUMPY_UNARY = [
+    "exp", "log", "log1p", "expm1", "sqrt", "square", "abs", "sin", "cos", "tan", "tanh",
+    "arctan", "arcsin", "arccos", "sinh", "cosh", "negative",
+]  # fmt: skip
+for _name in NUMPY_UNARY:
+    _def(Prim(f"np.{_name}", "call", _name, module="numpy"))
+for _name in ["power", "maximum", "minimum", "logaddexp", "arctan2"]:
+    _def(Prim(f"np.{_name}", "call", _name, module="numpy", arity=2))
+_def(Prim("np.where", "call", "where", module="numpy", arity=3))
+_def(Prim("np.clip", "call", "clip", module="numpy", arity=3))
+for _name in ["sum", "mean", "max", "min", "prod"]:
+    # params: axis, keepdims, and method=True when written x.sum(...) rather than np.sum(x, ...)
+    _def(Prim(f"np.{_name}", "reduce", _name, module="numpy"))
+_def(Prim("np.linalg.norm", "reduce", "linalg.norm", module="numpy"))
+_def(Prim("matmul", "binop", "@", arity=2, prec=PREC_MUL))
+for _name in ["dot", "matmul", "outer", "inner"]:
+    _def(Prim(f"np.{_name}", "call", _name, module="numpy", arity=2))
+_def(Prim("transpose", "attr", "T"))  # x.T
+_def(Prim("np.transpose", "call", "transpose", module="numpy"))
+_def(Prim("reshape", "method", "reshape"))  # params: shape
+_def(
+    Prim("np.reshape", "call", "reshape", module="numpy")
+)  # params: shape (printed as an argument)
+_def(Prim("np.expand_dims", "call", "expand_dims", module="numpy"))  # params: axis
+_def(Prim("np.squeeze", "call", "squeeze", module="numpy"))  # params: axis
+# x[...]: args are x and the index's array or scalar parts; params: the index template.
+_def(Prim("getitem", "getitem", "[]", arity=None, prec=PREC_CALL))
+
+# Values about shapes and constants: never differentiated.
+for _name, _kind, _symbol, _module, _arity in [
+    ("shape", "attr", "shape", None, 1),
+    ("size", "attr", "size", None, 1),
+    ("ndim", "attr", "ndim", None, 1),
+    ("len", "call", "len", None, 1),
+    ("np.arange", "call", "arange", "numpy", None),
+    ("np.zeros_like", "call", "zeros_like", "numpy", 1),
+    ("np.ones_like", "call", "ones_like", "numpy", 1),
+    ("np.sign", "call", "sign", "numpy", 1),
+    ("np.size", "call", "size", "numpy", 1),
+    ("np.shape", "call", "shape", "numpy", 1),
+]:
+    _def(Prim(_name, _kind, _symbol, module=_module, arity=_arity, differentiable=False))
+for _name in ["and_", "or_"]:
+    _def(
+        Prim(_name, "binop", "&" if _name == "and_" else "|", arity=2, differentiable=False, prec=7)
+    )
+
+# The runtime helpers of numpy_helpers, called by the backward pass (never by the user).
+for _name, _arity in [
+    ("unbroadcast", 2),
+    ("unreduce", 2),
+    ("extremum_share", 2),
+    ("matmul_grad_a", 3),
+    ("matmul_grad_b", 3),
+    ("scatter", None),
+]:
+    _def(Prim(_name, "helper", _name, arity=_arity))
+
+NUMPY_FUNCTIONS: dict[str, str] = {
+    p.symbol: p.name for p in PRIMS.values() if p.module == "numpy" and p.kind in ("call", "reduce")
+}
+NUMPY_REDUCTIONS = frozenset(p.name for p in PRIMS.values() if p.kind == "reduce")
+NUMPY_METHODS = {
+    "sum": "np.sum",
+    "mean": "np.mean",
+    "max": "np.max",
+    "min": "np.min",
+    "prod": "np.prod",
+}
+# One-argument elementwise functions: the output has the input's shape.
+ELEMENTWISE_UNARY = frozenset(
+    [f"np.{n}" for n in NUMPY_UNARY]
+    + [n for n in MATH_UNARY if n in PRIMS]
+    + ["np.sign", "abs", "neg", "copy"]
+)
+# Elementwise primitives whose inputs may have been broadcast: their adjoints are unbroadcast.
+BROADCASTING = frozenset(
+    ["add", "sub", "mul", "div", "pow", "np.power", "np.maximum", "np.minimum", "np.logaddexp",
+     "np.arctan2", "np.where", "np.clip"]
+)  # fmt: skip

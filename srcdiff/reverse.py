@@ -24,7 +24,13 @@ from collections.abc import Callable
 from .errors import SrcdiffError
 from .frontend import BINOPS
 from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
+from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
+
+# Primitives whose result is a Python or NumPy scalar whatever their input.
+SCALAR_RESULTS = frozenset(["shape", "size", "ndim", "len", "np.size", "np.inner"])
+# Syntax that only NumPy values have (``x @ y``, ``x[i]``, ``x.T``, ``x.shape``).
+ARRAY_SYNTAX = frozenset(["matmul", "getitem", "transpose", "reshape", "shape", "size", "ndim"])
 
 COMPARE_PRIMS = {
     ast.Gt: "gt",
@@ -74,6 +80,51 @@ def activity(fn: Function, wrt: list[str]) -> set[Var]:
     return varied & useful
 
 
+def uses_arrays(fn: Function) -> bool:
+    """Whether the function works on NumPy values (so adjoints may need unbroadcasting)."""
+    return any(PRIMS[n.prim].module == "numpy" or n.prim in ARRAY_SYNTAX for n in fn.body)
+
+
+def same_shape_classes(fn: Function) -> dict[Var, Var]:
+    """Values proved to have the same shape, as a map to one representative of each class.
+
+    Elementwise functions keep their input's shape; an operator with a Python constant keeps the
+    other operand's; an operator on two values of one class stays in it. Nothing else is assumed,
+    so an adjoint is unbroadcast wherever the shapes might differ.
+    """
+    rep: dict[Var, Var] = {}
+    scalar = Var(hint="scalar")  # the class of values known to be scalars
+
+    def find(v: Var) -> Var:
+        while rep.get(v, v) is not v:
+            v = rep[v]
+        return v
+
+    for node in fn.body:
+        vars_ = [a for a in node.args if isinstance(a, Var)]
+        full_reduction = (
+            node.prim in NUMPY_REDUCTIONS
+            and node.param("axis") is None
+            and not node.param("keepdims")
+        )
+        if (
+            full_reduction
+            or node.prim in SCALAR_RESULTS
+            or (node.prim == "getitem" and find(node.args[0]) is scalar)
+        ):
+            rep[node.out] = scalar
+        elif node.prim in ELEMENTWISE_UNARY and vars_:
+            rep[node.out] = find(vars_[0])
+        elif node.prim in BROADCASTING and node.prim != "np.where" and vars_:
+            # Constants are scalars: broadcasting against one keeps the other operand's shape.
+            classes = {id(find(v)): find(v) for v in vars_}
+            if len(classes) == 1:
+                rep[node.out] = next(iter(classes.values()))
+            elif len(classes) == 2 and scalar in classes.values():
+                rep[node.out] = next(c for c in classes.values() if c is not scalar)
+    return {v: find(v) for v in list(rep)}
+
+
 def reverse(fn: Function, wrt: list[str]) -> GradProgram:
     """Build the backward sweep of ``fn`` with respect to the parameters named in ``wrt``."""
     check_wrt(fn, wrt)
@@ -103,10 +154,22 @@ class _Reverse:
                     if isinstance(a, Var) and a in self.active:
                         self.first_use.setdefault(a, i)
 
-    def emit(self, prim: str, args: tuple[Atom, ...]) -> Var:
+        # NumPy code broadcasts: adjoints flowing into a broadcast input are summed back to its shape,
+        # except where the shape analysis proves the input already has the output's shape.
+        self.array_mode = uses_arrays(fn)
+        self.shapes = same_shape_classes(fn) if self.array_mode else {}
+        self.node: Node | None = None  # the forward node whose rule is being instantiated
+
+    def emit(self, prim: str, args: tuple[Atom, ...], params: tuple = ()) -> Var:
         out = Var()
-        self.backward.append(Node(out, prim, args, self.stmt))
+        self.backward.append(Node(out, prim, args, self.stmt, params))
         return out
+
+    def same_shape(self, a: Atom, b: Atom) -> bool:
+        """Whether ``a`` surely has the shape of ``b`` (an adjoint for b then fits a as it is)."""
+        if isinstance(a, Const) or isinstance(b, Const):
+            return False
+        return self.shapes.get(a, a) is self.shapes.get(b, b)
 
     def run(self) -> GradProgram:
         for i in reversed(range(len(self.fn.body))):
@@ -147,10 +210,22 @@ class _Reverse:
 
     def contribution(self, node: Node, k: int, g: Atom) -> Atom:
         """The adjoint contribution of ``node``'s k-th input, instantiated from its rule."""
+        c = self._contribution(node, k, g)
+        x = node.args[k]
+        if self.array_mode and node.prim in BROADCASTING and not self.same_shape(x, node.out):
+            c = self.emit("unbroadcast", (c, x))
+        return c
+
+    def _contribution(self, node: Node, k: int, g: Atom) -> Atom:
         rule = RULES[node.prim]
+        self.node = node
+        if node.prim == "getitem":
+            # scatter(g, x, *the index's arrays): the rule's x0 plus the values the index reads.
+            return self.emit("scatter", (g, *node.args), node.params)
         env: dict[str, Atom] = {"g": g, "ans": node.out}
         if rule.inputs == ("*xs",):
             env["xi"] = node.args[k]
+            env["x0"] = node.args[0]
             if rule.kink in ("max", "min"):
                 env["wins"] = self.winner_condition(node, k, rule.kink)
             expr = rule.adjoints[0]
@@ -186,15 +261,26 @@ class _Reverse:
         if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
             return self.emit("neg", (build(expr.operand),))
         if isinstance(expr, ast.BinOp):
-            return self.emit(BINOPS[type(expr.op)], (build(expr.left), build(expr.right)))
+            prim = (
+                "and_" if isinstance(expr.op, ast.BitAnd) else BINOPS.get(type(expr.op), "matmul")
+            )
+            return self.emit(prim, (build(expr.left), build(expr.right)))
+        if isinstance(expr, ast.Attribute) and expr.attr == "T":
+            return self.emit("transpose", (build(expr.value),))
         if isinstance(expr, ast.Compare):
             return self.emit(
                 COMPARE_PRIMS[type(expr.ops[0])], (build(expr.left), build(expr.comparators[0]))
             )
         if isinstance(expr, ast.IfExp):
             return self.emit("select", (build(expr.test), build(expr.body), build(expr.orelse)))
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
-            return self.emit(RULE_FUNCTIONS[expr.func.id], tuple(build(a) for a in expr.args))
+        if isinstance(expr, ast.Call):
+            name = ast.unparse(expr.func)  # "log", "np.cos", "unreduce"
+            # Keyword arguments pass the forward node's own parameters on (axis=axis).
+            params = tuple(
+                (kw.arg, self.node.param(kw.value.id) if isinstance(kw.value, ast.Name) else kw.value.value)  # type: ignore[union-attr,attr-defined]
+                for kw in expr.keywords
+            )
+            return self.emit(RULE_FUNCTIONS[name], tuple(build(a) for a in expr.args), params)
         raise AssertionError(f"rule syntax not understood: {ast.unparse(expr)}")
 
     def total(self, var: Var) -> Atom:

@@ -45,6 +45,10 @@ KINK_POLICY: dict[str, str] = {
     "min": "on a tie, min sends the gradient to the first smallest argument, the one min returns",
     "pow": "at base 0 the gradient with respect to the exponent is 0 (its limit from above)",
     "hypot": "at the origin hypot's gradient is 0, as for abs",
+    "maximum": "on a tie, np.maximum sends the gradient to its first argument",
+    "minimum": "on a tie, np.minimum sends the gradient to its first argument",
+    "clip": "at a bound, np.clip passes the gradient to x",
+    "amax": "on a tie, np.max/np.min share the gradient equally among the tied elements",
 }
 KINK_POLICY["fabs"] = KINK_POLICY["abs"]
 
@@ -112,9 +116,61 @@ if "cbrt" in PRIMS:
     defvjp("cbrt", "x", "g / (3 * ans**2)")
 # fmt: on
 
+# NumPy. ``axis``/``keepdims`` in a rule name the forward node's own parameters; the helpers
+# (unreduce, unbroadcast, ...) are the functions of ``numpy_helpers``.
+# fmt: off
+defvjp("np.exp",       "x",       "g * ans")
+defvjp("np.log",       "x",       "g / x")
+defvjp("np.log1p",     "x",       "g / (1 + x)")
+defvjp("np.expm1",     "x",       "g * (ans + 1)")
+defvjp("np.sqrt",      "x",       "g / (2 * ans)")
+defvjp("np.square",    "x",       "g * 2 * x")
+defvjp("np.abs",       "x",       "g * np.sign(x)", kink="abs")
+defvjp("np.negative",  "x",       "-g")
+defvjp("np.sin",       "x",       "g * np.cos(x)")
+defvjp("np.cos",       "x",       "-g * np.sin(x)")
+defvjp("np.tan",       "x",       "g * (1 + ans**2)")
+defvjp("np.tanh",      "x",       "g * (1 - ans**2)")
+defvjp("np.arctan",    "x",       "g / (1 + x**2)")
+defvjp("np.arcsin",    "x",       "g / np.sqrt(1 - x**2)")
+defvjp("np.arccos",    "x",       "-g / np.sqrt(1 - x**2)")
+defvjp("np.sinh",      "x",       "g * np.cosh(x)")
+defvjp("np.cosh",      "x",       "g * np.sinh(x)")
+defvjp("np.power",     "x, y",    "g * y * x**(y - 1)", "g * ans * np.log(x)")
+defvjp("np.maximum",   "x, y",    "g * (x >= y)", "g * (x < y)", kink="maximum")
+defvjp("np.minimum",   "x, y",    "g * (x <= y)", "g * (x > y)", kink="minimum")
+defvjp("np.logaddexp", "x, y",    "g * np.exp(x - ans)", "g * np.exp(y - ans)")
+defvjp("np.arctan2",   "y, x",    "g * x / (x**2 + y**2)", "-g * y / (x**2 + y**2)")
+defvjp("np.where",     "c, x, y", "0.0", "np.where(c, g, 0.0)", "np.where(c, 0.0, g)")
+defvjp("np.clip",      "x, lo, hi", "g * ((x >= lo) & (x <= hi))", "g * (x < lo)", "g * (x > hi)", kink="clip")
+defvjp("np.sum",       "x",       "unreduce(g, x, axis=axis, keepdims=keepdims)")
+defvjp("np.mean",      "x",       "unreduce(g, x, axis=axis, keepdims=keepdims) * (np.size(ans) / np.size(x))")
+defvjp("np.max",       "x",       "unreduce(g, x, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
+defvjp("np.min",       "x",       "unreduce(g, x, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
+defvjp("np.prod",      "x",       "unreduce(g * ans, x, axis=axis, keepdims=keepdims) / x")
+defvjp("np.linalg.norm", "x",     "unreduce(g / ans, x, axis=axis, keepdims=keepdims) * x")
+defvjp("matmul",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
+defvjp("np.matmul",    "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
+defvjp("np.dot",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
+defvjp("np.outer",     "x, y",    "g @ y", "x @ g")
+defvjp("np.inner",     "x, y",    "g * y", "g * x")
+defvjp("transpose",    "x",       "g.T")
+defvjp("np.transpose", "x",       "g.T")
+defvjp("reshape",      "x",       "np.reshape(g, np.shape(x))")
+defvjp("np.reshape",   "x, s",    "np.reshape(g, np.shape(x))", "0.0")
+defvjp("np.expand_dims", "x",     "np.reshape(g, np.shape(x))")
+defvjp("np.squeeze",   "x",       "np.reshape(g, np.shape(x))")
+defvjp("getitem",      "*xs",     "scatter(g, x0, index=index)")
+# fmt: on
+
 # Primitives whose output carries no gradient (piecewise constant or boolean).
 NONDIFFERENTIABLE = frozenset(p.name for p in PRIMS.values() if not p.differentiable)
 
 # Names a rule may call, mapped to primitives (``log`` in a rule is the natural log).
-RULE_FUNCTIONS = {p.symbol: p.name for p in PRIMS.values() if p.kind == "call" and p.module}
+RULE_FUNCTIONS = {
+    p.symbol: p.name for p in PRIMS.values() if p.kind == "call" and p.module == "math"
+}
 RULE_FUNCTIONS["log"] = "log"
+RULE_FUNCTIONS.update(
+    {p.name: p.name for p in PRIMS.values() if p.module == "numpy" or p.kind == "helper"}
+)
