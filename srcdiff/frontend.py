@@ -270,6 +270,8 @@ class Lowerer(ArrayLowering):
         self.stmt: Stmt | None = None
         self.assigned: set[str] = set()
         self.fname = ""
+        self.params_vars: set[Var] = set()
+        self.aliases: set[Var] = set()
 
     # -- structure ------------------------------------------------------------------------
 
@@ -366,6 +368,7 @@ class Lowerer(ArrayLowering):
                     hint="defaults must be int or float literals",
                 )
         var = Var(name=arg.arg, version=0)
+        self.params_vars.add(var)
         self.env[arg.arg] = var
         self.versions[arg.arg] = 0
         return Param(arg.arg, var, kind, const)
@@ -430,8 +433,8 @@ class Lowerer(ArrayLowering):
         if isinstance(target, ast.Subscript):
             raise _error(
                 target,
-                "assignment to an element is not supported",
-                hint="build a new value under a new name",
+                "assignment to an element is not supported (an in-place write)",
+                hint="build a new array under a new name: np.where(mask, new, x), np.concatenate, or arithmetic",
             )
         if isinstance(target, ast.Attribute):
             raise _error(
@@ -451,6 +454,15 @@ class Lowerer(ArrayLowering):
                 hint=SUPPORTED_SUMMARY,
             )
         left = self.lookup(name, stmt.target)
+        if self.array_mode and isinstance(left, Var) and (left in self.params_vars or left in self.aliases):
+            # On a NumPy array ``x += v`` writes into the caller's array (or into the array the
+            # name aliases); the generated code would compute a new one. Say so rather than differ.
+            op = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "floordiv": "//"}[prim]
+            raise _error(
+                stmt,
+                f"'{name} {op}= ...' writes into an array the function did not create; srcdiff does not support in-place writes yet",
+                hint=f"write '{name} = {name} {op} ...' (a new array under the same name)",
+            )
         right = self.expr(stmt.value)
         self.bind(name, self.emit(prim, (left, right)))
 
@@ -466,6 +478,8 @@ class Lowerer(ArrayLowering):
         var = Var(name=name, version=version)
         self.nodes.append(Node(var, "copy", (atom,), self.stmt))
         self.env[name] = var
+        if isinstance(atom, Var) and (atom in self.params_vars or atom in self.aliases or atom.is_user):
+            self.aliases.add(var)  # ``a = b``: both names refer to one array
         return var
 
     # -- expressions ----------------------------------------------------------------------

@@ -130,3 +130,27 @@ def test_syntax_error_is_located():
 def test_unicode_identifiers_keep_their_names():
     fn = load_function("def f(α):\n    β = α * α\n    return β\n")
     assert isinstance(fn.result, Var) and fn.result.name == "β"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    x += w\n    return np.sum(x)\n",  # a parameter: the caller's array
+        "    a = x\n    a *= w\n    return np.sum(a)\n",  # an alias of the parameter
+    ],
+)
+def test_in_place_writes_to_arrays_the_function_did_not_create_are_refused(body):
+    with pytest.raises(SrcdiffError, match="in-place writes") as err:
+        load_function(f"import numpy as np\n\n\ndef f(x, w):\n{body}", filename="c.py")
+    assert "x = x + ..." in err.value.format() or "a = a * ..." in err.value.format()
+
+
+def test_augmented_assignment_to_a_fresh_array_is_a_new_value():
+    fn = load_function("import numpy as np\n\n\ndef f(x, w):\n    a = x * w\n    a += w\n    return np.sum(a)\n")
+    assert [(n.prim, n.out.name, n.out.version) for n in fn.body[:2]] == [("mul", "a", 0), ("add", "a", 1)]
+
+
+def test_element_assignment_suggests_the_rewrite():
+    with pytest.raises(SrcdiffError, match="in-place write") as err:
+        load_function("import numpy as np\n\n\ndef f(x):\n    x[0] = 1.0\n    return np.sum(x)\n")
+    assert "np.where" in err.value.format()
