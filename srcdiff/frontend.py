@@ -454,10 +454,16 @@ class Lowerer(ArrayLowering):
                 hint=SUPPORTED_SUMMARY,
             )
         left = self.lookup(name, stmt.target)
-        if self.array_mode and isinstance(left, Var) and (left in self.params_vars or left in self.aliases):
+        if (
+            self.array_mode
+            and isinstance(left, Var)
+            and (left in self.params_vars or left in self.aliases)
+        ):
             # On a NumPy array ``x += v`` writes into the caller's array (or into the array the
             # name aliases); the generated code would compute a new one. Say so rather than differ.
-            op = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "floordiv": "//"}[prim]
+            op = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "floordiv": "//"}[
+                prim
+            ]
             raise _error(
                 stmt,
                 f"'{name} {op}= ...' writes into an array the function did not create; srcdiff does not support in-place writes yet",
@@ -478,7 +484,9 @@ class Lowerer(ArrayLowering):
         var = Var(name=name, version=version)
         self.nodes.append(Node(var, "copy", (atom,), self.stmt))
         self.env[name] = var
-        if isinstance(atom, Var) and (atom in self.params_vars or atom in self.aliases or atom.is_user):
+        if isinstance(atom, Var) and (
+            atom in self.params_vars or atom in self.aliases or atom.is_user
+        ):
             self.aliases.add(var)  # ``a = b``: both names refer to one array
         return var
 

@@ -27,6 +27,8 @@ from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
+# Elementwise conditions: their result has the broadcast shape of their operands.
+COMPARISONS = frozenset(["gt", "ge", "lt", "le", "eq", "ne", "and_", "or_"])
 # Primitives whose result is a Python or NumPy scalar whatever their input.
 SCALAR_RESULTS = frozenset(["shape", "size", "ndim", "len", "np.size", "np.inner"])
 # Syntax that only NumPy values have (``x @ y``, ``x[i]``, ``x.T``, ``x.shape``).
@@ -115,7 +117,7 @@ def same_shape_classes(fn: Function) -> dict[Var, Var]:
             rep[node.out] = scalar
         elif node.prim in ELEMENTWISE_UNARY and vars_:
             rep[node.out] = find(vars_[0])
-        elif node.prim in BROADCASTING and node.prim != "np.where" and vars_:
+        elif (node.prim in BROADCASTING or node.prim in COMPARISONS) and vars_:
             # Constants are scalars: broadcasting against one keeps the other operand's shape.
             classes = {id(find(v)): find(v) for v in vars_}
             if len(classes) == 1:
@@ -159,6 +161,9 @@ class _Reverse:
         self.array_mode = uses_arrays(fn)
         self.shapes = same_shape_classes(fn) if self.array_mode else {}
         self.node: Node | None = None  # the forward node whose rule is being instantiated
+        # Adjoints that are zero outside a branch of np.where: (condition, which branch, the
+        # where's output, the adjoint before masking).
+        self.masks: dict[Var, tuple[Atom, bool, Var, Atom]] = {}
 
     def emit(self, prim: str, args: tuple[Atom, ...], params: tuple = ()) -> Var:
         out = Var()
@@ -209,8 +214,33 @@ class _Reverse:
         )
 
     def contribution(self, node: Node, k: int, g: Atom) -> Atom:
-        """The adjoint contribution of ``node``'s k-th input, instantiated from its rule."""
-        c = self._contribution(node, k, g)
+        """The adjoint contribution of ``node``'s k-th input, instantiated from its rule.
+
+        Inside a branch of ``np.where`` the adjoint is zero where the other branch was chosen, but
+        the local derivative there may be infinite (``log`` at 0, ``1/d`` at 0) and 0 * inf is NaN.
+        So within the branch the rule runs on the unmasked adjoint and the mask is applied after:
+        the "double where" that users of other AD tools write by hand.
+        """
+        mask = self.masks.get(g) if isinstance(g, Var) else None
+        elementwise = node.prim in ELEMENTWISE_UNARY or node.prim in BROADCASTING
+        if (
+            mask is not None
+            and elementwise
+            and node.prim != "np.where"
+            and self.same_shape(node.out, mask[2])
+        ):
+            cond, taken, where_out, raw = mask
+            c = self._contribution(node, k, raw)
+            masked = self.emit(
+                "np.where", (cond, c, Const(0.0)) if taken else (cond, Const(0.0), c)
+            )
+            self.masks[masked] = (cond, taken, where_out, c)
+            c = masked
+        else:
+            c = self._contribution(node, k, g)
+            if node.prim == "np.where" and k > 0 and isinstance(c, Var):
+                # np.where(c, g, 0.0) for the first branch, np.where(c, 0.0, g) for the second
+                self.masks[c] = (node.args[0], k == 1, node.out, g)
         x = node.args[k]
         if self.array_mode and node.prim in BROADCASTING and not self.same_shape(x, node.out):
             c = self.emit("unbroadcast", (c, x))
