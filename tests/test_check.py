@@ -6,18 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from helpers import cost
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from srcdiff.check import CheckReport, ParamCheck, check_gradient, default_tolerance
-
-
-def cost(w, b, x, y):
-    c = w * x
-    a = c + b
-    d = a - y
-    J = d**2 / 2
-    return J
 
 
 def cost_value_and_grad(w, b, x, y):

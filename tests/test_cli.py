@@ -7,7 +7,6 @@ correct srcdiff never produces a wrong gradient to fail on.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import re
 import shlex
@@ -20,18 +19,10 @@ from pathlib import Path
 
 import black
 import pytest
+from helpers import COST, import_path, run_srcdiff
 
 import srcdiff
 import srcdiff.cli
-
-COST = textwrap.dedent("""\
-    def cost(w, b, x, y):
-        c = w * x
-        a = c + b
-        d = a - y
-        J = d**2 / 2
-        return J
-    """)
 
 TWO_FUNCTIONS = textwrap.dedent("""\
     import math
@@ -50,33 +41,8 @@ TWO_FUNCTIONS = textwrap.dedent("""\
 AT = ["w=2", "b=8", "x=-2", "y=2"]
 
 
-def run_cli(
-    cwd: Path, *args: object, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """``python -m srcdiff ARGS`` in ``cwd``; never hangs, always decodes as UTF-8."""
-    return subprocess.run(
-        [sys.executable, "-m", "srcdiff", *map(str, args)],
-        check=False,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        env=env,
-    )
-
-
 def assert_clean(proc: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
-
-
-def import_path(path: Path, name: str | None = None) -> types.ModuleType:
-    """Import a file as a fresh module (not kept in sys.modules)."""
-    spec = importlib.util.spec_from_file_location(name or f"_t_{path.stem}_{id(path)}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def regenerate_line(text: str) -> str:
@@ -106,26 +72,16 @@ def cost_module_text(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The default-path output for COST --wrt w,b, generated once for the contract tests."""
     d = tmp_path_factory.mktemp("cost")
     (d / "cost.py").write_text(COST, encoding="utf-8")
-    proc = run_cli(d, "cost.py", "--wrt", "w,b")
+    proc = run_srcdiff(d, "cost.py", "--wrt", "w,b")
     assert proc.returncode == 0, proc.stderr
     return (d / "cost_grad.py").read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def forget_user_modules():
-    """--check imports the user's file under a private name; drop it after an in-process run."""
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith("_srcdiff_user_"):
-            del sys.modules[name]
 
 
 # -- default output ---------------------------------------------------------------------------
 
 
 def test_default_output_path_and_gradient(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b")
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     out = cost_dir / "cost_grad.py"
@@ -141,7 +97,7 @@ def test_default_output_path_and_gradient(cost_dir: Path) -> None:
 def test_input_in_another_directory_writes_beside_it(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "cost.py").write_text(COST, encoding="utf-8")
-    proc = run_cli(tmp_path, os.path.join("src", "cost.py"), "--wrt", "w")
+    proc = run_srcdiff(tmp_path, os.path.join("src", "cost.py"), "--wrt", "w")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "src" / "cost_grad.py").is_file()
     assert not (tmp_path / "cost_grad.py").exists()
@@ -204,7 +160,7 @@ def test_generated_module_runs_without_srcdiff(tmp_path: Path) -> None:
             return L
         """)
     (tmp_path / "loss.py").write_text(source, encoding="utf-8")
-    proc = run_cli(tmp_path, "loss.py", "--wrt", "w,b")
+    proc = run_srcdiff(tmp_path, "loss.py", "--wrt", "w,b")
     assert proc.returncode == 0, proc.stderr
     code = textwrap.dedent("""\
         import sys
@@ -234,14 +190,14 @@ def test_output_is_deterministic_across_hash_seeds(cost_dir: Path) -> None:
     texts = []
     for seed in ("0", "1", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "-o", "-", env=env)
+        proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "-o", "-", env=env)
         assert proc.returncode == 0, proc.stderr
         texts.append(proc.stdout)
     assert texts[0] == texts[1] == texts[2]
 
 
 def test_header_regenerates_the_default_output(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b")
     assert proc.returncode == 0, proc.stderr
     out = cost_dir / "cost_grad.py"
     first = out.read_bytes()
@@ -249,7 +205,7 @@ def test_header_regenerates_the_default_output(cost_dir: Path) -> None:
     assert command == "srcdiff cost.py --function cost --wrt w,b"
     assert str(cost_dir) not in first.decode("utf-8")  # no absolute paths
     out.unlink()
-    again = run_cli(cost_dir, *shlex.split(command)[1:])
+    again = run_srcdiff(cost_dir, *shlex.split(command)[1:])
     assert again.returncode == 0, again.stderr
     assert out.read_bytes() == first
 
@@ -260,7 +216,7 @@ def test_header_regenerates_the_default_output(cost_dir: Path) -> None:
 def test_output_dash_prints_module_and_writes_nothing(
     cost_dir: Path, cost_module_text: str
 ) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "-o", "-")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "-o", "-")
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     assert proc.stdout == cost_module_text
@@ -268,7 +224,7 @@ def test_output_dash_prints_module_and_writes_nothing(
 
 
 def test_output_other_file(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "-o", "other.py")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "-o", "other.py")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in cost_dir.iterdir()) == ["cost.py", "other.py"]
     text = (cost_dir / "other.py").read_text(encoding="utf-8")
@@ -277,19 +233,19 @@ def test_output_other_file(cost_dir: Path) -> None:
     assert import_path(cost_dir / "other.py").cost_grad(2, 8, -2, 2) == pytest.approx((-4, 2))
     # The recorded command, run again, reproduces the file byte for byte.
     (cost_dir / "other.py").unlink()
-    again = run_cli(cost_dir, *shlex.split(command)[1:])
+    again = run_srcdiff(cost_dir, *shlex.split(command)[1:])
     assert again.returncode == 0, again.stderr
     assert (cost_dir / "other.py").read_text(encoding="utf-8") == text
 
 
 def test_output_in_subdirectory_header_is_relative_to_it(cost_dir: Path) -> None:
     (cost_dir / "gen").mkdir()
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w", "-o", os.path.join("gen", "cost_dw.py"))
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w", "-o", os.path.join("gen", "cost_dw.py"))
     assert proc.returncode == 0, proc.stderr
     text = (cost_dir / "gen" / "cost_dw.py").read_text(encoding="utf-8")
     command = regenerate_line(text)
     (cost_dir / "gen" / "cost_dw.py").unlink()
-    again = run_cli(cost_dir / "gen", *shlex.split(command)[1:])  # run where the module lives
+    again = run_srcdiff(cost_dir / "gen", *shlex.split(command)[1:])  # run where the module lives
     assert again.returncode == 0, again.stderr
     assert (cost_dir / "gen" / "cost_dw.py").read_text(encoding="utf-8") == text
 
@@ -297,7 +253,7 @@ def test_output_in_subdirectory_header_is_relative_to_it(cost_dir: Path) -> None
 def test_output_overwrites_previous_output(cost_dir: Path) -> None:
     out = cost_dir / "cost_grad.py"
     out.write_text("# stale\n", encoding="utf-8")
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b")
     assert proc.returncode == 0, proc.stderr
     assert "def cost_backward" in out.read_text(encoding="utf-8")
     assert sorted(p.name for p in cost_dir.iterdir()) == ["cost.py", "cost_grad.py"]
@@ -307,7 +263,7 @@ def test_output_overwrites_previous_output(cost_dir: Path) -> None:
 
 
 def test_single_wrt_gives_bare_gradient(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w")
     assert proc.returncode == 0, proc.stderr
     m = import_path(cost_dir / "cost_grad.py")
     g = m.cost_grad(2, 8, -2, 2)
@@ -319,7 +275,7 @@ def test_single_wrt_gives_bare_gradient(cost_dir: Path) -> None:
 
 
 def test_wrt_order_is_kept(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "y,b,w")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "y,b,w")
     assert proc.returncode == 0, proc.stderr
     m = import_path(cost_dir / "cost_grad.py")
     assert m.cost_grad(2, 8, -2, 2) == pytest.approx((-2, 2, -4))
@@ -327,7 +283,7 @@ def test_wrt_order_is_kept(cost_dir: Path) -> None:
 
 def test_function_selection(tmp_path: Path) -> None:
     (tmp_path / "two.py").write_text(TWO_FUNCTIONS, encoding="utf-8")
-    proc = run_cli(tmp_path, "two.py", "--function", "second", "--wrt", "u,v")
+    proc = run_srcdiff(tmp_path, "two.py", "--function", "second", "--wrt", "u,v")
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "two_grad.py").read_text(encoding="utf-8")
     assert "def second_forward(u, v)" in text
@@ -340,7 +296,7 @@ def test_function_selection(tmp_path: Path) -> None:
     assert du == pytest.approx(math.cos(0.3) * 2.0)
     assert dv == pytest.approx(math.sin(0.3))
 
-    proc = run_cli(tmp_path, "two.py", "--function", "first", "--wrt", "x", "-o", "-")
+    proc = run_srcdiff(tmp_path, "two.py", "--function", "first", "--wrt", "x", "-o", "-")
     assert proc.returncode == 0, proc.stderr
     assert "def first_forward(x)" in proc.stdout
 
@@ -354,7 +310,7 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
 
 
 def test_check_passes_and_prints_table(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "--check", "--at", *AT)
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "--check", "--at", *AT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_clean(proc)
     out = proc.stdout
@@ -369,7 +325,7 @@ def test_check_passes_and_prints_table(cost_dir: Path) -> None:
 
 
 def test_check_with_dash_output_writes_nothing(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "-o", "-", "--check", "--at", *AT)
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "-o", "-", "--check", "--at", *AT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "def cost_forward" in proc.stdout and "PASS" in proc.stdout
     assert sorted(p.name for p in cost_dir.iterdir()) == ["cost.py"]
@@ -382,15 +338,15 @@ def checked_at(stdout: str) -> dict[str, float]:
 
 
 def test_check_unnamed_parameters_are_seeded_random(cost_dir: Path) -> None:
-    first = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "--check", "--at", "w=2")
+    first = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "--check", "--at", "w=2")
     assert first.returncode == 0, first.stdout + first.stderr
     values = checked_at(first.stdout)
     assert values["w"] == 2
     assert set(values) == {"w", "b", "x", "y"}
     assert len({values["b"], values["x"], values["y"]}) == 3  # not one constant for all
-    second = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "--check", "--at", "w=2")
+    second = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "--check", "--at", "w=2")
     assert second.stdout == first.stdout  # reproducible
-    other_seed = run_cli(
+    other_seed = run_srcdiff(
         cost_dir, "cost.py", "--wrt", "w,b", "--check", "--at", "w=2", "--seed", "7"
     )
     assert other_seed.returncode == 0
@@ -399,7 +355,7 @@ def test_check_unnamed_parameters_are_seeded_random(cost_dir: Path) -> None:
 
 
 def test_check_without_at(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b,x,y", "--check")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b,x,y", "--check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert set(table_rows(proc.stdout)) >= {"w", "b", "x", "y", "PASS:"}
 
@@ -408,7 +364,7 @@ def test_check_uses_parameter_defaults(tmp_path: Path) -> None:
     (tmp_path / "d.py").write_text(
         "def f(x, k=3.0):\n    y = k * x * x\n    return y\n", encoding="utf-8"
     )
-    proc = run_cli(tmp_path, "d.py", "--wrt", "x", "--check", "--at", "x=2")
+    proc = run_srcdiff(tmp_path, "d.py", "--wrt", "x", "--check", "--at", "x=2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert checked_at(proc.stdout) == {"x": 2.0, "k": 3.0}
     assert float(table_rows(proc.stdout)["x"][1]) == pytest.approx(12)
@@ -433,15 +389,20 @@ def _tampered_loader(
     monkeypatch.setattr(srcdiff.cli, "load_generated", load)
 
 
+def check_cost_in_process(cost_dir: Path) -> int:
+    """``srcdiff cost.py --wrt w,b -o cost_grad.py --check --at AT`` through ``srcdiff.cli.main``."""
+    out_path = cost_dir / "cost_grad.py"
+    return srcdiff.cli.main(
+        [str(cost_dir / "cost.py"), "--wrt", "w,b", "-o", str(out_path), "--check", "--at", *AT]
+    )
+
+
 @pytest.mark.usefixtures("forget_user_modules")
 def test_check_fails_on_wrong_gradient(
     cost_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     _tampered_loader(monkeypatch, grad_shift=0.5)
-    out_path = cost_dir / "cost_grad.py"
-    rc = srcdiff.cli.main(
-        [str(cost_dir / "cost.py"), "--wrt", "w,b", "-o", str(out_path), "--check", "--at", *AT]
-    )
+    rc = check_cost_in_process(cost_dir)
     out = capsys.readouterr().out
     assert rc == 1
     assert "FAIL" in out
@@ -454,10 +415,7 @@ def test_check_fails_on_wrong_forward_value(
     cost_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     _tampered_loader(monkeypatch, value_shift=1.0)
-    out_path = cost_dir / "cost_grad.py"
-    rc = srcdiff.cli.main(
-        [str(cost_dir / "cost.py"), "--wrt", "w,b", "-o", str(out_path), "--check", "--at", *AT]
-    )
+    rc = check_cost_in_process(cost_dir)
     out = capsys.readouterr().out
     assert rc == 1
     assert "FAIL" in out
@@ -468,10 +426,7 @@ def test_check_fails_on_wrong_forward_value(
 @pytest.mark.usefixtures("forget_user_modules")
 def test_check_passes_in_process(cost_dir: Path, capsys) -> None:
     """The untampered in-process run passes, so the two tests above fail for the tampering alone."""
-    out_path = cost_dir / "cost_grad.py"
-    rc = srcdiff.cli.main(
-        [str(cost_dir / "cost.py"), "--wrt", "w,b", "-o", str(out_path), "--check", "--at", *AT]
-    )
+    rc = check_cost_in_process(cost_dir)
     assert rc == 0
     assert "PASS" in capsys.readouterr().out
 
@@ -480,7 +435,7 @@ def test_check_passes_in_process(cost_dir: Path, capsys) -> None:
 
 
 def test_show_ir_prints_ssa_and_writes_nothing(cost_dir: Path) -> None:
-    proc = run_cli(cost_dir, "cost.py", "--wrt", "w,b", "--show-ir")
+    proc = run_srcdiff(cost_dir, "cost.py", "--wrt", "w,b", "--show-ir")
     assert proc.returncode == 0, proc.stderr
     assert_clean(proc)
     for line in ("c = mul(w, x)", "a = add(c, b)", "d = sub(a, y)"):
@@ -493,7 +448,7 @@ def test_show_ir_shows_ssa_versions_of_reassigned_names(tmp_path: Path) -> None:
     (tmp_path / "r.py").write_text(
         "def f(w, b):\n    c = w * w\n    c = c + b\n    return c\n", encoding="utf-8"
     )
-    proc = run_cli(tmp_path, "r.py", "--wrt", "w", "--show-ir")
+    proc = run_srcdiff(tmp_path, "r.py", "--wrt", "w", "--show-ir")
     assert proc.returncode == 0, proc.stderr
     assert "c = mul(w, w)" in proc.stdout
     assert "c_1 = add(c, b)" in proc.stdout

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import importlib.util
 import io
 import math
 import subprocess
 import sys
 import textwrap
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import import_path
 
 import srcdiff
 import srcdiff.cli
+
+# check_grad imports the user's file under a private name: forget it after every test.
+pytestmark = pytest.mark.usefixtures("forget_user_modules")
 
 
 @dataclass
@@ -243,14 +245,6 @@ def generate(tmp_path: Path, case: Case) -> tuple[Path, str]:
     return src, out.read_text(encoding="utf-8")
 
 
-def import_path(path: Path, name: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def central_difference(fn, args: tuple[float, ...], i: int) -> float:
     h = 1e-5 * max(1.0, abs(args[i]))
     up = list(args)
@@ -265,16 +259,6 @@ def function_text(text: str, name: str) -> str:
         if isinstance(node, ast.FunctionDef) and node.name == name:
             return ast.get_source_segment(text, node) or ""
     raise AssertionError(f"{name} not in the generated module")
-
-
-@pytest.fixture(autouse=True)
-def forget_user_modules():
-    """check_grad imports the user's file under a private name; drop it after each test."""
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith("_srcdiff_user_"):
-            del sys.modules[name]
 
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))

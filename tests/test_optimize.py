@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from helpers import COST
+
 from srcdiff.frontend import load_function
 from srcdiff.ir import Const, Function, GradProgram, Node, Param, Var
 from srcdiff.irtext import format_program
@@ -148,8 +150,7 @@ def test_dead_code_goes_from_both_sweeps():
 
 
 def test_pipeline_ir_golden():
-    src = "def cost(w, b, x, y):\n    c = w * x\n    a = c + b\n    d = a - y\n    J = d**2 / 2\n    return J\n"
-    text = format_program(optimize(reverse(load_function(src), ["w", "b"])))
+    text = format_program(optimize(reverse(load_function(COST), ["w", "b"])))
     assert text.splitlines() == [
         "forward cost(w, b, x, y):",
         "    c = mul(w, x)                         # line 2: c = w * x",
