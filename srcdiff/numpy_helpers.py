@@ -9,55 +9,80 @@ imports srcdiff. Each takes the upstream adjoint ``g`` first.
 import numpy as np
 
 
-def unbroadcast(g, x):
-    """Sum ``g`` down to the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    shape = np.shape(x)
+def sum_to(g, shape):
+    """``g`` as an adjoint of a value of ``shape``: summed over the axes broadcasting added or
+    stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
+    """
     if np.shape(g) == shape:
         return g
-    g = np.sum(g, axis=tuple(range(np.ndim(g) - len(shape))))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
+    g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
+    lead = len(shape) - np.ndim(g)
+    stretched = tuple(
+        i for i, n in enumerate(shape) if n == 1 and i >= lead and np.shape(g)[i - lead] != 1
+    )
     if stretched:
-        g = np.sum(g, axis=stretched, keepdims=True)
+        g = np.sum(g, axis=tuple(i - lead for i in stretched), keepdims=True)
+    if np.shape(g) != shape:
+        g = np.broadcast_to(g, shape).copy()
     return g if shape else g[()]
 
 
-def unreduce(g, x, axis=None, keepdims=False):
-    """Spread ``g`` back over the axes a reduction of ``x`` removed (a view, no copy)."""
-    if np.ndim(g) == 0:  # a Python float seed must not turn float32 work into float64
+def unbroadcast(g, x):
+    """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
+    if np.ndim(g) == 0 and np.ndim(x) > 0:  # a Python float seed must not turn float32 into float64
         g = np.asarray(g, dtype=np.result_type(g, x))
+    return sum_to(g, np.shape(x))
+
+
+def unreduce(g, ans, axis=None, keepdims=False):
+    """The adjoint of a reduction's input: ``g`` (fitted to the result ``ans``) with the reduced
+    axes put back as length-1 axes, to broadcast over the input."""
+    g = unbroadcast(g, ans)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, np.shape(x))
+    return g
 
 
 def extremum_share(x, ans, axis=None, keepdims=False):
     """Where ``x`` attains its max (or min) ``ans``: 1 / (number of ties) there, 0 elsewhere."""
-    hits = (x == unreduce(ans, x, axis, keepdims)).astype(np.result_type(x, 1.0))
-    return hits / unreduce(np.sum(hits, axis=axis, keepdims=True), x)
+    hits = (x == unreduce(ans, ans, axis, keepdims)).astype(np.result_type(x, 1.0))
+    return hits / np.sum(hits, axis=axis, keepdims=True)
+
+
+def matmul_shape(a, b):
+    """The shape of ``a @ b``, from the operands' shapes alone."""
+    sa, sb = np.shape(a), np.shape(b)
+    if len(sa) == 1 and len(sb) == 1:
+        return ()
+    if len(sb) == 1:
+        return sa[:-1]
+    if len(sa) == 1:
+        return sb[:-2] + sb[-1:]
+    return np.broadcast_shapes(sa[:-2], sb[:-2]) + (sa[-2], sb[-1])
 
 
 def matmul_grad_a(g, a, b):
     """Adjoint of ``a`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
+    g = sum_to(g, matmul_shape(a, b))
     if np.ndim(b) == 1:
         return np.multiply.outer(g, b) if np.ndim(a) > 1 else g * b
     if np.ndim(a) == 1:
-        return unbroadcast(b @ np.expand_dims(g, -1), np.expand_dims(a, -1))[..., 0]
-    return unbroadcast(g @ np.swapaxes(b, -1, -2), a)
+        return sum_to(b @ np.expand_dims(g, -1), np.shape(a) + (1,))[..., 0]
+    return sum_to(g @ np.swapaxes(b, -1, -2), np.shape(a))
 
 
 def matmul_grad_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
+    g = sum_to(g, matmul_shape(a, b))
     if np.ndim(a) == 1:
         return np.multiply.outer(a, g) if np.ndim(b) > 1 else g * a
-    if np.ndim(b) == 1:
-        return unbroadcast(np.swapaxes(a, -1, -2) @ g, b)
-    return unbroadcast(np.swapaxes(a, -1, -2) @ g, b)
+    return sum_to(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 
 def scatter(g, x, index):
     """Adjoint of reading ``x[index]``: ``g`` put back where it was read, zeros elsewhere."""
     out = np.zeros(np.shape(x), dtype=np.result_type(g, x, 1.0))
-    np.add.at(out, index, g)
+    np.add.at(out, index, g)  # adds up repeated indices; broadcasts a lazily small g
     return out
 
 

@@ -184,6 +184,7 @@ for _name in ["and_", "or_"]:
 # The runtime helpers of numpy_helpers, called by the backward pass (never by the user).
 for _name, _arity in [
     ("unbroadcast", 2),
+    ("sum_to", 2),
     ("unreduce", 2),
     ("extremum_share", 2),
     ("matmul_grad_a", 3),

@@ -27,6 +27,8 @@ from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
+# Backward primitives whose result has exactly the shape of the input they are the adjoint of.
+EXACT_SHAPE = frozenset(["matmul_grad_a", "matmul_grad_b", "scatter", "unbroadcast", "np.reshape"])
 # Elementwise conditions: their result has the broadcast shape of their operands.
 COMPARISONS = frozenset(["gt", "ge", "lt", "le", "eq", "ne", "and_", "or_"])
 # Primitives whose result is a Python or NumPy scalar whatever their input.
@@ -164,10 +166,16 @@ class _Reverse:
         # Adjoints that are zero outside a branch of np.where: (condition, which branch, the
         # where's output, the adjoint before masking).
         self.masks: dict[Var, tuple[Atom, bool, Var, Atom]] = {}
+        # Forward nodes the backward needs that the source did not compute (the count of a mean),
+        # placed right after the node they belong to.
+        self.extra_forward: dict[Node, list[Node]] = {}
+        self.wrt_vars = {p.var for p in fn.params if p.name in wrt}
+        self.defs: dict[Var, str] = {}  # backward values -> the primitive that computed them
 
     def emit(self, prim: str, args: tuple[Atom, ...], params: tuple = ()) -> Var:
         out = Var()
         self.backward.append(Node(out, prim, args, self.stmt, params))
+        self.defs[out] = prim
         return out
 
     def same_shape(self, a: Atom, b: Atom) -> bool:
@@ -203,10 +211,14 @@ class _Reverse:
                 self.backward.append(Node(named, "copy", (adj,), None))
                 adj = named
             grads.append(adj)
+        forward: list[Node] = []
+        for node in self.fn.body:
+            forward.append(node)
+            forward.extend(self.extra_forward.get(node, []))
         return GradProgram(
             self.fn,
             list(self.wrt),
-            list(self.fn.body),
+            forward,
             self.backward,
             self.seed,
             grads,
@@ -241,9 +253,6 @@ class _Reverse:
             if node.prim == "np.where" and k > 0 and isinstance(c, Var):
                 # np.where(c, g, 0.0) for the first branch, np.where(c, 0.0, g) for the second
                 self.masks[c] = (node.args[0], k == 1, node.out, g)
-        x = node.args[k]
-        if self.array_mode and node.prim in BROADCASTING and not self.same_shape(x, node.out):
-            c = self.emit("unbroadcast", (c, x))
         return c
 
     def _contribution(self, node: Node, k: int, g: Atom) -> Atom:
@@ -252,6 +261,25 @@ class _Reverse:
         if node.prim == "getitem":
             # scatter(g, x, *the index's arrays): the rule's x0 plus the values the index reads.
             return self.emit("scatter", (g, *node.args), node.params)
+        if node.prim == "np.mean":
+            # The number of elements averaged, computed once in the forward: the backward then
+            # divides by an int instead of keeping the averaged array alive to ask its size.
+            self.extra_forward.setdefault(node, [])
+            sizes = self.extra_forward[node]
+            if not sizes:
+                count = Var(hint="count")
+                if node.param("axis") is None:
+                    sizes.append(Node(count, "np.size", (node.args[0],), node.stmt))
+                else:
+                    n_in, n_out = Var(), Var()
+                    sizes.append(Node(n_in, "np.size", (node.args[0],), node.stmt))
+                    sizes.append(Node(n_out, "np.size", (node.out,), node.stmt))
+                    sizes.append(Node(count, "floordiv", (n_in, n_out), node.stmt))
+            env_count = sizes[-1].out
+            spread = self.emit(
+                "unreduce", (g, node.out), tuple((k, v) for k, v in node.params if k != "method")
+            )
+            return self.emit("div", (spread, env_count))
         env: dict[str, Atom] = {"g": g, "ans": node.out}
         if rule.inputs == ("*xs",):
             env["xi"] = node.args[k]
@@ -318,6 +346,15 @@ class _Reverse:
         parts = [c for _, c in sorted(self.contribs.get(var, []), key=lambda ic: ic[0])]
         if not parts:
             return Const(0.0)
+        exact = len(parts) == 1 and self.defs.get(parts[0]) in EXACT_SHAPE  # type: ignore[arg-type]
+        if self.array_mode and var in self.wrt_vars and not exact:
+            # A gradient has exactly its parameter's shape (adjoints may be lazily broadcast).
+            acc = parts[0]
+            for p in parts[1:]:
+                acc = self.emit("add", (acc, p))
+            out = Var(adjoint_of=var)
+            self.backward.append(Node(out, "unbroadcast", (acc, var), self.stmt))
+            return out
         named = var.is_user
         if len(parts) == 1:
             only = parts[0]

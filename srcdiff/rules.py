@@ -117,7 +117,10 @@ if "cbrt" in PRIMS:
 # fmt: on
 
 # NumPy. ``axis``/``keepdims`` in a rule name the forward node's own parameters; the helpers
-# (unreduce, unbroadcast, ...) are the functions of ``numpy_helpers``.
+# (unreduce, unbroadcast, ...) are the functions of ``numpy_helpers``. Through elementwise rules an
+# adjoint may stay lazily broadcast (larger or smaller than its value: sums over broadcast axes
+# commute with elementwise factors); rules that need its exact shape fit it to ``ans`` first, and
+# every --wrt gradient is fitted to its parameter at the end.
 # fmt: off
 defvjp("np.exp",       "x",       "g * ans")
 defvjp("np.log",       "x",       "g / x")
@@ -143,23 +146,23 @@ defvjp("np.logaddexp", "x, y",    "g * np.exp(x - ans)", "g * np.exp(y - ans)")
 defvjp("np.arctan2",   "y, x",    "g * x / (x**2 + y**2)", "-g * y / (x**2 + y**2)")
 defvjp("np.where",     "c, x, y", "0.0", "np.where(c, g, 0.0)", "np.where(c, 0.0, g)")
 defvjp("np.clip",      "x, lo, hi", "g * ((x >= lo) & (x <= hi))", "g * (x < lo)", "g * (x > hi)", kink="clip")
-defvjp("np.sum",       "x",       "unreduce(g, x, axis=axis, keepdims=keepdims)")
-defvjp("np.mean",      "x",       "unreduce(g, x, axis=axis, keepdims=keepdims) * (np.size(ans) / np.size(x))")
-defvjp("np.max",       "x",       "unreduce(g, x, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
-defvjp("np.min",       "x",       "unreduce(g, x, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
-defvjp("np.prod",      "x",       "unreduce(g * ans, x, axis=axis, keepdims=keepdims) / x")
-defvjp("np.linalg.norm", "x",     "unreduce(g / ans, x, axis=axis, keepdims=keepdims) * x")
+defvjp("np.sum",       "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims)")
+defvjp("np.mean",      "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims) / count")  # count: computed in the forward
+defvjp("np.max",       "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
+defvjp("np.min",       "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
+defvjp("np.prod",      "x",       "unreduce(g * ans, ans, axis=axis, keepdims=keepdims) / x")
+defvjp("np.linalg.norm", "x",     "unreduce(g / ans, ans, axis=axis, keepdims=keepdims) * x")
 defvjp("matmul",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
 defvjp("np.matmul",    "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
 defvjp("np.dot",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
-defvjp("np.outer",     "x, y",    "g @ y", "x @ g")
+defvjp("np.outer",     "x, y",    "unbroadcast(g, ans) @ y", "x @ unbroadcast(g, ans)")
 defvjp("np.inner",     "x, y",    "g * y", "g * x")
-defvjp("transpose",    "x",       "g.T")
-defvjp("np.transpose", "x",       "g.T")
-defvjp("reshape",      "x",       "np.reshape(g, np.shape(x))")
-defvjp("np.reshape",   "x, s",    "np.reshape(g, np.shape(x))", "0.0")
-defvjp("np.expand_dims", "x",     "np.reshape(g, np.shape(x))")
-defvjp("np.squeeze",   "x",       "np.reshape(g, np.shape(x))")
+defvjp("transpose",    "x",       "unbroadcast(g, ans).T")
+defvjp("np.transpose", "x",       "unbroadcast(g, ans).T")
+defvjp("reshape",      "x",       "np.reshape(unbroadcast(g, ans), np.shape(x))")
+defvjp("np.reshape",   "x, s",    "np.reshape(unbroadcast(g, ans), np.shape(x))", "0.0")
+defvjp("np.expand_dims", "x",     "np.reshape(unbroadcast(g, ans), np.shape(x))")
+defvjp("np.squeeze",   "x",       "np.reshape(unbroadcast(g, ans), np.shape(x))")
 defvjp("getitem",      "*xs",     "scatter(g, x0, index=index)")
 # fmt: on
 

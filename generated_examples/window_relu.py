@@ -1,0 +1,16 @@
+"""Window classifier score with a relu hidden layer: s = u @ max(W @ x + b, 0).
+
+x (d,) is a window of word vectors laid end to end, W (h, d) and b (h,) the hidden layer and
+u (h,) the scoring vector. Gradients for all four: dz = u * (z > 0), dW = outer(dz, x),
+db = dz, du = a, dx = W.T @ dz.
+"""
+
+# srcdiff: --wrt W,b,u,x
+import numpy as np
+
+
+def score(W, b, u, x):
+    z = W @ x + b
+    a = np.maximum(z, 0)
+    s = u @ a
+    return s
