@@ -50,10 +50,11 @@ def unreduce(g, ans, axis=None, keepdims=False):
     return g
 
 
-def scatter(g, x, index):
-    """Adjoint of reading ``x[index]``: ``g`` put back where it was read, zeros elsewhere."""
+def unslice(g, x, index):
+    """Adjoint of reading ``x[index]`` with ints and slices only (no element is read twice):
+    ``g`` put back where it was read, zeros elsewhere."""
     out = np.zeros(np.shape(x), dtype=np.result_type(g, x, 1.0))
-    np.add.at(out, index, g)  # adds up repeated indices; broadcasts a lazily small g
+    out[index] = g
     return out
 
 
@@ -78,11 +79,10 @@ def rosenbrock_backward(tape, drosenbrock=1.0):
     # return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
     drosenbrock_dsum_x = unreduce(drosenbrock, rosenbrock)
     drosenbrock_ddiff_x = drosenbrock_dsum_x * 200 * diff_x
-    drosenbrock_dx = unbroadcast(
-        scatter(drosenbrock_ddiff_x, x, np.s_[1:])
-        + scatter(-drosenbrock_ddiff_x * 2 * x_item, x, np.s_[:-1])
-        + scatter(-drosenbrock_dsum_x * 2 * diff_x_, x, np.s_[:-1]),
+    drosenbrock_dx = unslice(drosenbrock_ddiff_x, x, np.s_[1:]) + unslice(
+        -drosenbrock_ddiff_x * 2 * x_item - drosenbrock_dsum_x * 2 * diff_x_,
         x,
+        np.s_[:-1],
     )
     return drosenbrock_dx
 

@@ -142,13 +142,13 @@ class Printer:
                     f"{self.wrap(n.args[0], PREC_CALL)}.{p.symbol}({self.keywords(n)})",
                     PREC_CALL,
                 )
-            if n.prim == "scatter":
+            if n.prim in ("scatter", "unslice"):
                 x, index = n.args[:2], self.index(n.param("index"), n.args[1:])
                 args = ", ".join(
                     [*(self.wrap(a, PREC_IFEXP) for a in x), f"{self.module('numpy')}.s_[{index}]"]
                 )
                 self.helpers.add(n.prim)
-                return f"scatter({args})", PREC_CALL
+                return f"{n.prim}({args})", PREC_CALL
             keywords = self.keywords(n)
             args = ", ".join(
                 [self.wrap(a, PREC_IFEXP) for a in n.args] + ([keywords] if keywords else [])

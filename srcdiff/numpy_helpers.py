@@ -79,6 +79,14 @@ def matmul_grad_b(g, a, b):
     return sum_to(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 
+def unslice(g, x, index):
+    """Adjoint of reading ``x[index]`` with ints and slices only (no element is read twice):
+    ``g`` put back where it was read, zeros elsewhere."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(g, x, 1.0))
+    out[index] = g
+    return out
+
+
 def scatter(g, x, index):
     """Adjoint of reading ``x[index]``: ``g`` put back where it was read, zeros elsewhere."""
     out = np.zeros(np.shape(x), dtype=np.result_type(g, x, 1.0))

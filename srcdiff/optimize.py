@@ -417,6 +417,77 @@ def merge_equal_terms(prog: GradProgram) -> GradProgram:
     return rw.result(prog)
 
 
+def _sum_terms(
+    a: Atom, defs: dict[Var, Node], counts: dict[Var, int], named: set[Var], root: bool = False
+) -> list[Atom]:
+    """The terms of a chain of additions, through anonymous single-use partial sums."""
+    node = defs.get(a) if isinstance(a, Var) else None
+    inner = node is not None and node.prim == "add" and (root or (a not in named and counts.get(a) == 1))  # type: ignore[arg-type]
+    if not inner:
+        return [a]
+    return _sum_terms(node.args[0], defs, counts, named) + _sum_terms(node.args[1], defs, counts, named)  # type: ignore[union-attr]
+
+
+def merge_scatters(prog: GradProgram) -> GradProgram:
+    """Add adjoints before scattering them when a sum scatters into the same place more than once.
+
+    ``unslice(a, x, i) + unslice(b, x, i)`` is ``unslice(a + b, x, i)``: the scatter is linear in
+    its first argument, and one allocation of an ``x``-sized array replaces two.
+
+    Before: ``s = unslice(a, x); t = unslice(b, x); u = add(s, t)``
+    After:  ``ab = add(a, b); u = unslice(ab, x)``
+    """
+    named = named_vars(prog)
+    defs = {n.out: n for n in prog.backward}
+    counts = uses(prog.backward)
+    rw = _Rewriter(prog)
+    for node in prog.backward:
+        if node.prim != "add":
+            rw.keep(node)
+            continue
+        terms = [rw.resolve(t) for t in _sum_terms(node.out, defs, counts, named, root=True)]
+        groups: dict[tuple, list[Node]] = {}
+        order: list[tuple | Atom] = []
+        for t in terms:
+            d = defs.get(t) if isinstance(t, Var) else None
+            if (
+                d is not None
+                and d.prim in ("unslice", "scatter")
+                and counts.get(t) == 1
+                and t not in named
+            ):
+                key = (d.prim, tuple(id(a) for a in d.args[1:]), d.params)
+                if key not in groups:
+                    order.append(key)
+                groups.setdefault(key, []).append(d)
+            else:
+                order.append(t)
+        if all(len(g) == 1 for g in groups.values()):
+            rw.keep(node)
+            continue
+        merged: list[Atom] = []
+        for item in order:
+            if isinstance(item, tuple) and item in groups:
+                scatters = groups[item]
+                total: Atom = scatters[0].args[0]
+                for d in scatters[1:]:
+                    total = rw.emit("add", (total, d.args[0]), node)
+                first = scatters[0]
+                merged.append(rw.emit(first.prim, (total, *first.args[1:]), node))
+                rw.out[-1].params = first.params
+            else:
+                merged.append(item)  # type: ignore[arg-type]
+        if len(merged) == 1:
+            last = rw.out.pop()
+            rw.out.append(Node(node.out, last.prim, last.args, node.stmt, last.params))
+            continue
+        acc = merged[0]
+        for a in merged[1:-1]:
+            acc = rw.emit("add", (acc, a), node)
+        rw.out.append(Node(node.out, "add", (acc, merged[-1]), node.stmt))
+    return rw.result(prog)
+
+
 def propagate_copies(prog: GradProgram) -> GradProgram:
     """Drop copies into anonymous values, reading the source directly.
 
@@ -511,6 +582,7 @@ PIPELINE: list[Pass] = [
     propagate_copies,
     eliminate_common_subexpressions,
     merge_equal_terms,
+    merge_scatters,
     eliminate_dead_code,
     normalize_products,
     eliminate_dead_code,

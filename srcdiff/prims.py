@@ -190,6 +190,7 @@ for _name, _arity in [
     ("matmul_grad_a", 3),
     ("matmul_grad_b", 3),
     ("scatter", None),
+    ("unslice", None),
 ]:
     _def(Prim(_name, "helper", _name, arity=_arity))
 

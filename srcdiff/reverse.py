@@ -28,7 +28,9 @@ from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
 # Backward primitives whose result has exactly the shape of the input they are the adjoint of.
-EXACT_SHAPE = frozenset(["matmul_grad_a", "matmul_grad_b", "scatter", "unbroadcast", "np.reshape"])
+EXACT_SHAPE = frozenset(
+    ["matmul_grad_a", "matmul_grad_b", "scatter", "unslice", "unbroadcast", "np.reshape"]
+)
 # Elementwise conditions: their result has the broadcast shape of their operands.
 COMPARISONS = frozenset(["gt", "ge", "lt", "le", "eq", "ne", "and_", "or_"])
 # Primitives whose result is a Python or NumPy scalar whatever their input.
@@ -127,6 +129,13 @@ def same_shape_classes(fn: Function) -> dict[Var, Var]:
             elif len(classes) == 2 and scalar in classes.values():
                 rep[node.out] = next(c for c in classes.values() if c is not scalar)
     return {v: find(v) for v in list(rep)}
+
+
+def _basic_index(template: tuple) -> bool:
+    """Whether an index template holds only constants, slices, None and Ellipsis (no arrays)."""
+    if template[0] == "t":
+        return all(_basic_index(part) for part in template[1:])
+    return template[0] in ("c", "s", "n", "e")
 
 
 def reverse(fn: Function, wrt: list[str]) -> GradProgram:
@@ -260,7 +269,10 @@ class _Reverse:
         self.node = node
         if node.prim == "getitem":
             # scatter(g, x, *the index's arrays): the rule's x0 plus the values the index reads.
-            return self.emit("scatter", (g, *node.args), node.params)
+            # Ints and slices read no element twice, so the adjoint is a plain assignment (unslice),
+            # several times faster than the accumulating np.add.at an integer array needs.
+            basic = _basic_index(node.param("index"))
+            return self.emit("unslice" if basic else "scatter", (g, *node.args), node.params)
         if node.prim == "np.mean":
             # The number of elements averaged, computed once in the forward: the backward then
             # divides by an int instead of keeping the averaged array alive to ask its size.
@@ -346,7 +358,7 @@ class _Reverse:
         parts = [c for _, c in sorted(self.contribs.get(var, []), key=lambda ic: ic[0])]
         if not parts:
             return Const(0.0)
-        exact = len(parts) == 1 and self.defs.get(parts[0]) in EXACT_SHAPE  # type: ignore[arg-type]
+        exact = all(self.defs.get(p) in EXACT_SHAPE for p in parts)  # type: ignore[arg-type]
         if self.array_mode and var in self.wrt_vars and not exact:
             # A gradient has exactly its parameter's shape (adjoints may be lazily broadcast).
             acc = parts[0]
