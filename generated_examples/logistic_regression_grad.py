@@ -74,36 +74,25 @@ def cost_forward(w, b, X, y):
     """Compute J and the tape: the forward values the backward pass reads."""
     m = X.shape[0]
     z = X @ w + b
-    exp_z = np.exp(-z)
-    sum_z = 1 + exp_z
-    p = 1 / sum_z
-    diff_y = 1 - y
-    diff_p = 1 - p
-    sum_y_p = np.sum(y * np.log(p) + diff_y * np.log(diff_p))
+    p = 1 / (1 + np.exp(-z))
+    sum_y_p = np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))
     J = -sum_y_p / m
     # Tape: the values the backward pass reads, stored once here.
     #   w: read by dJ_dw
     #   b: read by dJ_db
     #   X: read by dJ_dw
-    #   y: read by dJ_dp
-    #   m: read by dJ_dy_p
-    #   exp_z: read by dJ_dz
-    #   sum_z: read by dJ_dz
-    #   p: read by dJ_dp
-    #   diff_y: read by dJ_dp
-    #   diff_p: read by dJ_dp
-    #   sum_y_p: read by dJ_dy_p
-    return J, (w, b, X, y, m, exp_z, sum_z, p, diff_y, diff_p, sum_y_p)
+    #   y: read by dJ_dz
+    #   m: read by dJ_dz
+    #   p: read by dJ_dz
+    #   sum_y_p: read by dJ_dz
+    return J, (w, b, X, y, m, p, sum_y_p)
 
 
 def cost_backward(tape, dJ=1.0):
     """Gradient of J with respect to w, b, given the upstream gradient dJ."""
-    w, b, X, y, m, exp_z, sum_z, p, diff_y, diff_p, sum_y_p = tape
-    # J = -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) / m
-    dJ_dy_p = unreduce(-dJ / m, sum_y_p)
-    dJ_dp = dJ_dy_p * y / p - dJ_dy_p * diff_y / diff_p
-    # p = 1 / (1 + np.exp(-z))
-    dJ_dz = dJ_dp * exp_z / sum_z**2
+    w, b, X, y, m, p, sum_y_p = tape
+    # p = 1 / (1 + np.exp(-z)); J = -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) / m
+    dJ_dz = unreduce(-dJ / m, sum_y_p) * (y - p)
     # z = X @ w + b
     dJ_db = unbroadcast(dJ_dz, b)
     dJ_dw = matmul_grad_b(dJ_dz, X, w)

@@ -62,25 +62,25 @@ def rosenbrock_forward(x):
     """Compute rosenbrock and the tape: the forward values the backward pass reads."""
     x_item = x[:-1]
     diff_x = x[1:] - x_item**2
-    diff_x_ = 1 - x[:-1]
-    rosenbrock = np.sum(100 * diff_x**2 + diff_x_**2)
+    x_item_ = x[:-1]
+    rosenbrock = np.sum(100 * diff_x**2 + (1 - x_item_) ** 2)
     # Tape: the values the backward pass reads, stored once here.
     #   x: read by drosenbrock_dx
     #   x_item: read by drosenbrock_dx
-    #   diff_x: read by drosenbrock_ddiff_x
-    #   diff_x_: read by drosenbrock_dx
+    #   diff_x: read by drosenbrock_dx
+    #   x_item_: read by drosenbrock_dx
     #   rosenbrock: read by drosenbrock_dsum_x
-    return rosenbrock, (x, x_item, diff_x, diff_x_, rosenbrock)
+    return rosenbrock, (x, x_item, diff_x, x_item_, rosenbrock)
 
 
 def rosenbrock_backward(tape, drosenbrock=1.0):
     """Gradient of rosenbrock with respect to x, given the upstream gradient drosenbrock."""
-    x, x_item, diff_x, diff_x_, rosenbrock = tape
+    x, x_item, diff_x, x_item_, rosenbrock = tape
     # return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
     drosenbrock_dsum_x = unreduce(drosenbrock, rosenbrock)
-    drosenbrock_ddiff_x = drosenbrock_dsum_x * 200 * diff_x
-    drosenbrock_dx = unslice(drosenbrock_ddiff_x, x, np.s_[1:]) + unslice(
-        -drosenbrock_ddiff_x * 2 * x_item - drosenbrock_dsum_x * 2 * diff_x_,
+    drosenbrock_dx = unslice(drosenbrock_dsum_x * 200 * diff_x, x, np.s_[1:]) + unslice(
+        -drosenbrock_dsum_x * 400 * x_item * diff_x
+        + drosenbrock_dsum_x * (2 * x_item_ - 2),
         x,
         np.s_[:-1],
     )

@@ -74,29 +74,25 @@ def matmul_grad_b(g, a, b):
 def score_forward(W, b, u, x):
     """Compute s and the tape: the forward values the backward pass reads."""
     z = W @ x + b
-    exp_z = np.exp(-z)
-    sum_z = 1 + exp_z
-    a = 1 / sum_z
+    a = 1 / (1 + np.exp(-z))
     s = u @ a
     # Tape: the values the backward pass reads, stored once here.
     #   W: read by ds_dW
     #   b: read by ds_db
     #   u: read by ds_du
     #   x: read by ds_dW
-    #   exp_z: read by ds_dz
-    #   sum_z: read by ds_dz
     #   a: read by ds_du
-    return s, (W, b, u, x, exp_z, sum_z, a)
+    return s, (W, b, u, x, a)
 
 
 def score_backward(tape, ds=1.0):
     """Gradient of s with respect to W, b, u, x, given the upstream gradient ds."""
-    W, b, u, x, exp_z, sum_z, a = tape
+    W, b, u, x, a = tape
     # s = u @ a
     ds_du = matmul_grad_a(ds, u, a)
     ds_da = matmul_grad_b(ds, u, a)
     # a = 1 / (1 + np.exp(-z))
-    ds_dz = ds_da * exp_z / sum_z**2
+    ds_dz = ds_da * (a - a**2)
     # z = W @ x + b
     ds_db = unbroadcast(ds_dz, b)
     ds_dW = matmul_grad_a(ds_dz, W, x)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from .errors import SrcdiffError
 from .frontend import BINOPS
 from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
+from .chains import Chain, find_chains, simplify_chain, to_ir
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
@@ -160,12 +161,29 @@ class _Reverse:
         if result is not None:
             self.adjoint[result] = self.seed
         # The first forward node reading each active value: where its adjoint becomes complete.
+        # Elementwise chains whose derivative sympy simplifies are differentiated in one step at
+        # their output; their inner nodes get no adjoints. (NumPy code only: there each step is a
+        # pass over an array. Scalar code keeps its statement-by-statement backward pass.)
+        self.chains: dict[int, Chain] = {}
+        self.fused: dict[int, int] = {}  # index of an inner node -> index of its chain's output
+        if uses_arrays(fn):
+            index = {id(n): i for i, n in enumerate(fn.body)}
+            for chain in find_chains(fn, self.active):
+                if simplify_chain(chain, self.active):
+                    out = index[id(chain.output)]
+                    self.chains[out] = chain
+                    self.fused.update(
+                        (index[id(n)], out) for n in chain.nodes if n is not chain.output
+                    )
+        # The first forward node reading each active value: where its adjoint becomes complete
+        # (a read inside a fused chain counts as a read at the chain's output).
         self.first_use: dict[Var, int] = {}
         for i, node in enumerate(fn.body):
             if node.out in self.active:
+                at = self.fused.get(i, i)
                 for a in node.args:
                     if isinstance(a, Var) and a in self.active:
-                        self.first_use.setdefault(a, i)
+                        self.first_use[a] = min(self.first_use.get(a, at), at)
 
         # NumPy code broadcasts: adjoints flowing into a broadcast input are summed back to its shape,
         # except where the shape analysis proves the input already has the output's shape.
@@ -196,10 +214,13 @@ class _Reverse:
     def run(self) -> GradProgram:
         for i in reversed(range(len(self.fn.body))):
             node = self.fn.body[i]
-            if node.out not in self.active:
+            if node.out not in self.active or i in self.fused:
                 continue
             self.stmt = node.stmt
             g = self.adjoint[node.out]
+            if i in self.chains:
+                self.fused_contributions(i, self.chains[i], g)
+                continue
             for k, arg in enumerate(node.args):
                 if isinstance(arg, Var) and arg in self.active:
                     c = self.contribution(node, k, g)
@@ -233,6 +254,19 @@ class _Reverse:
             grads,
             kinks=self.kinks,
         )
+
+    def fused_contributions(self, i: int, chain: Chain, g: Atom) -> None:
+        """Contributions of a whole elementwise chain: g times the simplified derivative."""
+        texts = list(dict.fromkeys(n.stmt.text for n in chain.nodes if n.stmt is not None))
+        line = chain.output.stmt.line if chain.output.stmt else 0
+        self.stmt = Stmt("; ".join(texts), line, 1)
+        for x in chain.inputs:
+            if x in self.active and x in chain.derivatives:
+                local = to_ir(chain.derivatives[x], chain, self.emit)
+                self.contribs.setdefault(x, []).append((i, self.emit("mul", (g, local))))
+        for x in dict.fromkeys(chain.inputs):
+            if self.first_use.get(x) == i:
+                self.adjoint[x] = self.total(x)
 
     def contribution(self, node: Node, k: int, g: Atom) -> Atom:
         """The adjoint contribution of ``node``'s k-th input, instantiated from its rule.
