@@ -21,10 +21,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
+from .chains import Chain, find_chains, simplify_chain, to_ir
 from .errors import SrcdiffError
 from .frontend import BINOPS
 from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
-from .chains import Chain, find_chains, simplify_chain, to_ir
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
