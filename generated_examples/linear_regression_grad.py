@@ -17,7 +17,7 @@ def sum_to(g, shape):
     stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
     """
     if np.shape(g) == shape:
-        return g
+        return g[()] if not shape and isinstance(g, np.ndarray) else g
     g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
     lead = len(shape) - np.ndim(g)
     stretched = tuple(
@@ -34,20 +34,31 @@ def sum_to(g, shape):
 
 def unbroadcast(g, x):
     """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if (
-        np.ndim(g) == 0 and np.ndim(x) > 0
+    if not isinstance(
+        g, np.ndarray
     ):  # a Python float seed must not turn float32 into float64
         g = np.asarray(g, dtype=np.result_type(g, x))
-    return sum_to(g, np.shape(x))
+    g = sum_to(g, np.shape(x))
+    if (
+        isinstance(x, np.ndarray)
+        and np.issubdtype(x.dtype, np.floating)
+        and np.result_type(g) != x.dtype
+    ):
+        g = np.asarray(
+            g, dtype=x.dtype
+        )  # the parameter's dtype, whatever the arithmetic promoted to
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
+    return g
 
 
-def unreduce(g, ans, axis=None, keepdims=False):
-    """The adjoint of a reduction's input: ``g`` (fitted to the result ``ans``) with the reduced
-    axes put back as length-1 axes, to broadcast over the input."""
+def unreduce(g, ans, shape, axis=None, keepdims=False):
+    """The adjoint of a reduction's input of ``shape``: ``g`` (fitted to the result ``ans``)
+    spread back over the reduced axes, as a view (no copy)."""
     g = unbroadcast(g, ans)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return g
+    return np.broadcast_to(g, shape)
 
 
 def matmul_shape(a, b):
@@ -66,7 +77,15 @@ def matmul_grad_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(a) == 1:
-        return np.multiply.outer(a, g) if np.ndim(b) > 1 else g * a
+        if np.ndim(b) == 1:
+            return g * a
+        return sum_to(np.expand_dims(a, -1) * np.expand_dims(g, -2), np.shape(b))
+    if np.ndim(b) == 1:
+        return (
+            sum_to(np.einsum("...ij,...i->...j", a, g), np.shape(b))
+            if np.ndim(a) > 2
+            else a.T @ g
+        )
     return sum_to(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 
@@ -75,6 +94,7 @@ def cost_forward(w, b, X, y):
     r = X @ w + b - y
     r_sq = r**2
     J = np.mean(r_sq)
+    shape = np.shape(r_sq)
     count = np.size(r_sq)
     # Tape: the values the backward pass reads, stored once here.
     #   w: read by dJ_dw
@@ -82,18 +102,19 @@ def cost_forward(w, b, X, y):
     #   X: read by dJ_dw
     #   r: read by dJ_dr
     #   J: read by dJ_dr
+    #   shape: read by dJ_dr
     #   count: read by dJ_dr
-    return J, (w, b, X, r, J, count)
+    return J, (w, b, X, r, J, shape, count)
 
 
 def cost_backward(tape, dJ=1.0):
     """Gradient of J with respect to w, b, given the upstream gradient dJ."""
-    w, b, X, r, J, count = tape
+    w, b, X, r, J, shape, count = tape
     # J = np.mean(r**2)
-    dJ_dr = 2 * unreduce(dJ, J) * r / count
+    dJ_dr = 2 * unreduce(dJ, J, shape) * r / count
     # r = X @ w + b - y
     dJ_db = unbroadcast(dJ_dr, b)
-    dJ_dw = matmul_grad_b(dJ_dr, X, w)
+    dJ_dw = unbroadcast(matmul_grad_b(dJ_dr, X, w), w)
     return dJ_dw, dJ_db
 
 

@@ -17,7 +17,7 @@ def sum_to(g, shape):
     stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
     """
     if np.shape(g) == shape:
-        return g
+        return g[()] if not shape and isinstance(g, np.ndarray) else g
     g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
     lead = len(shape) - np.ndim(g)
     stretched = tuple(
@@ -34,20 +34,31 @@ def sum_to(g, shape):
 
 def unbroadcast(g, x):
     """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if (
-        np.ndim(g) == 0 and np.ndim(x) > 0
+    if not isinstance(
+        g, np.ndarray
     ):  # a Python float seed must not turn float32 into float64
         g = np.asarray(g, dtype=np.result_type(g, x))
-    return sum_to(g, np.shape(x))
+    g = sum_to(g, np.shape(x))
+    if (
+        isinstance(x, np.ndarray)
+        and np.issubdtype(x.dtype, np.floating)
+        and np.result_type(g) != x.dtype
+    ):
+        g = np.asarray(
+            g, dtype=x.dtype
+        )  # the parameter's dtype, whatever the arithmetic promoted to
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
+    return g
 
 
-def unreduce(g, ans, axis=None, keepdims=False):
-    """The adjoint of a reduction's input: ``g`` (fitted to the result ``ans``) with the reduced
-    axes put back as length-1 axes, to broadcast over the input."""
+def unreduce(g, ans, shape, axis=None, keepdims=False):
+    """The adjoint of a reduction's input of ``shape``: ``g`` (fitted to the result ``ans``)
+    spread back over the reduced axes, as a view (no copy)."""
     g = unbroadcast(g, ans)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return g
+    return np.broadcast_to(g, shape)
 
 
 def matmul_shape(a, b):
@@ -66,7 +77,15 @@ def matmul_grad_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(a) == 1:
-        return np.multiply.outer(a, g) if np.ndim(b) > 1 else g * a
+        if np.ndim(b) == 1:
+            return g * a
+        return sum_to(np.expand_dims(a, -1) * np.expand_dims(g, -2), np.shape(b))
+    if np.ndim(b) == 1:
+        return (
+            sum_to(np.einsum("...ij,...i->...j", a, g), np.shape(b))
+            if np.ndim(a) > 2
+            else a.T @ g
+        )
     return sum_to(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 
@@ -79,6 +98,7 @@ def cost_forward(w, b, X, y):
     logaddexp_z_ = np.logaddexp(0, z)
     y_z = y * logaddexp_z + diff_y * logaddexp_z_
     J = np.mean(y_z)
+    shape = np.shape(y_z)
     count = np.size(y_z)
     # Tape: the values the backward pass reads, stored once here.
     #   w: read by dJ_dw
@@ -91,21 +111,22 @@ def cost_forward(w, b, X, y):
     #   diff_y: read by dJ_dz
     #   logaddexp_z_: read by dJ_dz
     #   J: read by dJ_dy_z
+    #   shape: read by dJ_dy_z
     #   count: read by dJ_dy_z
-    return J, (w, b, X, y, z, neg_z, logaddexp_z, diff_y, logaddexp_z_, J, count)
+    return J, (w, b, X, y, z, neg_z, logaddexp_z, diff_y, logaddexp_z_, J, shape, count)
 
 
 def cost_backward(tape, dJ=1.0):
     """Gradient of J with respect to w, b, given the upstream gradient dJ."""
-    w, b, X, y, z, neg_z, logaddexp_z, diff_y, logaddexp_z_, J, count = tape
+    w, b, X, y, z, neg_z, logaddexp_z, diff_y, logaddexp_z_, J, shape, count = tape
     # J = np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
-    dJ_dy_z = unreduce(dJ, J) / count
+    dJ_dy_z = unreduce(dJ, J, shape) / count
     dJ_dz = -dJ_dy_z * y * np.exp(neg_z - logaddexp_z) + dJ_dy_z * diff_y * np.exp(
         z - logaddexp_z_
     )
     # z = X @ w + b
     dJ_db = unbroadcast(dJ_dz, b)
-    dJ_dw = matmul_grad_b(dJ_dz, X, w)
+    dJ_dw = unbroadcast(matmul_grad_b(dJ_dz, X, w), w)
     return dJ_dw, dJ_db
 
 

@@ -17,7 +17,7 @@ def sum_to(g, shape):
     stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
     """
     if np.shape(g) == shape:
-        return g
+        return g[()] if not shape and isinstance(g, np.ndarray) else g
     g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
     lead = len(shape) - np.ndim(g)
     stretched = tuple(
@@ -34,25 +34,38 @@ def sum_to(g, shape):
 
 def unbroadcast(g, x):
     """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if (
-        np.ndim(g) == 0 and np.ndim(x) > 0
+    if not isinstance(
+        g, np.ndarray
     ):  # a Python float seed must not turn float32 into float64
         g = np.asarray(g, dtype=np.result_type(g, x))
-    return sum_to(g, np.shape(x))
+    g = sum_to(g, np.shape(x))
+    if (
+        isinstance(x, np.ndarray)
+        and np.issubdtype(x.dtype, np.floating)
+        and np.result_type(g) != x.dtype
+    ):
+        g = np.asarray(
+            g, dtype=x.dtype
+        )  # the parameter's dtype, whatever the arithmetic promoted to
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
+    return g
 
 
-def unreduce(g, ans, axis=None, keepdims=False):
-    """The adjoint of a reduction's input: ``g`` (fitted to the result ``ans``) with the reduced
-    axes put back as length-1 axes, to broadcast over the input."""
+def unreduce(g, ans, shape, axis=None, keepdims=False):
+    """The adjoint of a reduction's input of ``shape``: ``g`` (fitted to the result ``ans``)
+    spread back over the reduced axes, as a view (no copy)."""
     g = unbroadcast(g, ans)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return g
+    return np.broadcast_to(g, shape)
 
 
 def extremum_share(x, ans, axis=None, keepdims=False):
     """Where ``x`` attains its max (or min) ``ans``: 1 / (number of ties) there, 0 elsewhere."""
-    hits = (x == unreduce(ans, ans, axis, keepdims)).astype(np.result_type(x, 1.0))
+    hits = (x == unreduce(ans, ans, np.shape(x), axis, keepdims)).astype(
+        np.result_type(x, 1.0)
+    )
     return hits / np.sum(hits, axis=axis, keepdims=True)
 
 
@@ -72,7 +85,7 @@ def matmul_grad_a(g, a, b):
     """Adjoint of ``a`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(b) == 1:
-        return np.multiply.outer(g, b) if np.ndim(a) > 1 else g * b
+        return np.expand_dims(g, -1) * b if np.ndim(a) > 1 else g * b
     if np.ndim(a) == 1:
         return sum_to(b @ np.expand_dims(g, -1), np.shape(a) + (1,))[..., 0]
     return sum_to(g @ np.swapaxes(b, -1, -2), np.shape(a))
@@ -82,7 +95,15 @@ def matmul_grad_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(a) == 1:
-        return np.multiply.outer(a, g) if np.ndim(b) > 1 else g * a
+        if np.ndim(b) == 1:
+            return g * a
+        return sum_to(np.expand_dims(a, -1) * np.expand_dims(g, -2), np.shape(b))
+    if np.ndim(b) == 1:
+        return (
+            sum_to(np.einsum("...ij,...i->...j", a, g), np.shape(b))
+            if np.ndim(a) > 2
+            else a.T @ g
+        )
     return sum_to(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 
@@ -100,13 +121,16 @@ def loss_forward(W1, b1, W2, b2, X, y):
     h = np.maximum(X_W1_b1, 0)
     logits = h @ W2 + b2
     max_logits = logits.max(axis=1, keepdims=True)
+    shape = np.shape(logits)
     shifted = logits - max_logits
     exp_shifted = np.exp(shifted)
     sum_shifted = exp_shifted.sum(axis=1, keepdims=True)
+    shape_ = np.shape(exp_shifted)
     log_probs = shifted - np.log(sum_shifted)
     arange_m = np.arange(m)
     log_probs_item = log_probs[arange_m, y]
     mean_log_probs_m_y = np.mean(log_probs_item)
+    shape__ = np.shape(log_probs_item)
     count = np.size(log_probs_item)
     J = -mean_log_probs_m_y
     # Tape: the values the backward pass reads, stored once here.
@@ -120,11 +144,15 @@ def loss_forward(W1, b1, W2, b2, X, y):
     #   h: read by dJ_dh
     #   logits: read by dJ_dlogits
     #   max_logits: read by dJ_dlogits
+    #   shape: read by dJ_dlogits
     #   exp_shifted: read by dJ_dshifted
     #   sum_shifted: read by dJ_dshifted
+    #   shape_: read by dJ_dshifted
     #   log_probs: read by dJ_dlog_probs
     #   arange_m: read by dJ_dlog_probs
+    #   log_probs_item: read by dJ_dlog_probs
     #   mean_log_probs_m_y: read by dJ_dlog_probs
+    #   shape__: read by dJ_dlog_probs
     #   count: read by dJ_dlog_probs
     return J, (
         W1,
@@ -137,11 +165,15 @@ def loss_forward(W1, b1, W2, b2, X, y):
         h,
         logits,
         max_logits,
+        shape,
         exp_shifted,
         sum_shifted,
+        shape_,
         log_probs,
         arange_m,
+        log_probs_item,
         mean_log_probs_m_y,
+        shape__,
         count,
     )
 
@@ -159,39 +191,47 @@ def loss_backward(tape, dJ=1.0):
         h,
         logits,
         max_logits,
+        shape,
         exp_shifted,
         sum_shifted,
+        shape_,
         log_probs,
         arange_m,
+        log_probs_item,
         mean_log_probs_m_y,
+        shape__,
         count,
     ) = tape
     # J = -np.mean(log_probs[np.arange(m), y])
     dJ_dlog_probs = scatter(
-        unreduce(-dJ, mean_log_probs_m_y) / count, log_probs, np.s_[arange_m, y]
+        unbroadcast(unreduce(-dJ, mean_log_probs_m_y, shape__) / count, log_probs_item),
+        log_probs,
+        np.s_[arange_m, y],
     )
     # log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     dJ_dshifted = (
-        unreduce(-dJ_dlog_probs / sum_shifted, sum_shifted, axis=1, keepdims=True)
+        unreduce(
+            -dJ_dlog_probs / sum_shifted, sum_shifted, shape_, axis=1, keepdims=True
+        )
         * exp_shifted
         + dJ_dlog_probs
     )
     # shifted = logits - logits.max(axis=1, keepdims=True)
     # kink policy: on a tie, np.max/np.min share the gradient equally among the tied elements
     dJ_dlogits = (
-        unreduce(-dJ_dshifted, max_logits, axis=1, keepdims=True)
+        unreduce(-dJ_dshifted, max_logits, shape, axis=1, keepdims=True)
         * extremum_share(logits, max_logits, axis=1, keepdims=True)
         + dJ_dshifted
     )
     # logits = h @ W2 + b2
     dJ_db2 = unbroadcast(dJ_dlogits, b2)
     dJ_dh = matmul_grad_a(dJ_dlogits, h, W2)
-    dJ_dW2 = matmul_grad_b(dJ_dlogits, h, W2)
+    dJ_dW2 = unbroadcast(matmul_grad_b(dJ_dlogits, h, W2), W2)
     # h = np.maximum(X @ W1 + b1, 0)
     # kink policy: on a tie, np.maximum sends the gradient to its first argument
     dJ_dX_W1_b1 = dJ_dh * (X_W1_b1 >= 0)
     dJ_db1 = unbroadcast(dJ_dX_W1_b1, b1)
-    dJ_dW1 = matmul_grad_b(dJ_dX_W1_b1, X, W1)
+    dJ_dW1 = unbroadcast(matmul_grad_b(dJ_dX_W1_b1, X, W1), W1)
     return dJ_dW1, dJ_db1, dJ_dW2, dJ_db2
 
 

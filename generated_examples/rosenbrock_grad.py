@@ -17,7 +17,7 @@ def sum_to(g, shape):
     stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
     """
     if np.shape(g) == shape:
-        return g
+        return g[()] if not shape and isinstance(g, np.ndarray) else g
     g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
     lead = len(shape) - np.ndim(g)
     stretched = tuple(
@@ -34,20 +34,31 @@ def sum_to(g, shape):
 
 def unbroadcast(g, x):
     """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if (
-        np.ndim(g) == 0 and np.ndim(x) > 0
+    if not isinstance(
+        g, np.ndarray
     ):  # a Python float seed must not turn float32 into float64
         g = np.asarray(g, dtype=np.result_type(g, x))
-    return sum_to(g, np.shape(x))
+    g = sum_to(g, np.shape(x))
+    if (
+        isinstance(x, np.ndarray)
+        and np.issubdtype(x.dtype, np.floating)
+        and np.result_type(g) != x.dtype
+    ):
+        g = np.asarray(
+            g, dtype=x.dtype
+        )  # the parameter's dtype, whatever the arithmetic promoted to
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
+    return g
 
 
-def unreduce(g, ans, axis=None, keepdims=False):
-    """The adjoint of a reduction's input: ``g`` (fitted to the result ``ans``) with the reduced
-    axes put back as length-1 axes, to broadcast over the input."""
+def unreduce(g, ans, shape, axis=None, keepdims=False):
+    """The adjoint of a reduction's input of ``shape``: ``g`` (fitted to the result ``ans``)
+    spread back over the reduced axes, as a view (no copy)."""
     g = unbroadcast(g, ans)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return g
+    return np.broadcast_to(g, shape)
 
 
 def unslice(g, x, index):
@@ -60,29 +71,38 @@ def unslice(g, x, index):
 
 def rosenbrock_forward(x):
     """Compute rosenbrock and the tape: the forward values the backward pass reads."""
-    x_item = x[:-1]
-    diff_x = x[1:] - x_item**2
+    x_item = x[1:]
     x_item_ = x[:-1]
-    rosenbrock = np.sum(100 * diff_x**2 + (1 - x_item_) ** 2)
+    diff_x = x_item - x_item_**2
+    x_item__ = x[:-1]
+    sum_x = 100 * diff_x**2 + (1 - x_item__) ** 2
+    rosenbrock = np.sum(sum_x)
+    shape = np.shape(sum_x)
     # Tape: the values the backward pass reads, stored once here.
     #   x: read by drosenbrock_dx
     #   x_item: read by drosenbrock_dx
-    #   diff_x: read by drosenbrock_dx
     #   x_item_: read by drosenbrock_dx
+    #   diff_x: read by drosenbrock_dx
+    #   x_item__: read by drosenbrock_dx
     #   rosenbrock: read by drosenbrock_dsum_x
-    return rosenbrock, (x, x_item, diff_x, x_item_, rosenbrock)
+    #   shape: read by drosenbrock_dsum_x
+    return rosenbrock, (x, x_item, x_item_, diff_x, x_item__, rosenbrock, shape)
 
 
 def rosenbrock_backward(tape, drosenbrock=1.0):
     """Gradient of rosenbrock with respect to x, given the upstream gradient drosenbrock."""
-    x, x_item, diff_x, x_item_, rosenbrock = tape
+    x, x_item, x_item_, diff_x, x_item__, rosenbrock, shape = tape
     # return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
-    drosenbrock_dsum_x = unreduce(drosenbrock, rosenbrock)
-    drosenbrock_dx = unslice(drosenbrock_dsum_x * 200 * diff_x, x, np.s_[1:]) + unslice(
-        -drosenbrock_dsum_x * 400 * x_item * diff_x
-        + drosenbrock_dsum_x * (2 * x_item_ - 2),
+    drosenbrock_dsum_x = unreduce(drosenbrock, rosenbrock, shape)
+    drosenbrock_dx = unbroadcast(
+        unslice(unbroadcast(drosenbrock_dsum_x * 200 * diff_x, x_item), x, np.s_[1:])
+        + unslice(
+            unbroadcast(-drosenbrock_dsum_x * 400 * x_item_ * diff_x, x_item_)
+            + unbroadcast(drosenbrock_dsum_x * (2 * x_item__ - 2), x_item__),
+            x,
+            np.s_[:-1],
+        ),
         x,
-        np.s_[:-1],
     )
     return drosenbrock_dx
 

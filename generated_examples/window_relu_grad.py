@@ -17,7 +17,7 @@ def sum_to(g, shape):
     stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
     """
     if np.shape(g) == shape:
-        return g
+        return g[()] if not shape and isinstance(g, np.ndarray) else g
     g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
     lead = len(shape) - np.ndim(g)
     stretched = tuple(
@@ -34,11 +34,22 @@ def sum_to(g, shape):
 
 def unbroadcast(g, x):
     """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if (
-        np.ndim(g) == 0 and np.ndim(x) > 0
+    if not isinstance(
+        g, np.ndarray
     ):  # a Python float seed must not turn float32 into float64
         g = np.asarray(g, dtype=np.result_type(g, x))
-    return sum_to(g, np.shape(x))
+    g = sum_to(g, np.shape(x))
+    if (
+        isinstance(x, np.ndarray)
+        and np.issubdtype(x.dtype, np.floating)
+        and np.result_type(g) != x.dtype
+    ):
+        g = np.asarray(
+            g, dtype=x.dtype
+        )  # the parameter's dtype, whatever the arithmetic promoted to
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
+    return g
 
 
 def matmul_shape(a, b):
@@ -57,7 +68,7 @@ def matmul_grad_a(g, a, b):
     """Adjoint of ``a`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(b) == 1:
-        return np.multiply.outer(g, b) if np.ndim(a) > 1 else g * b
+        return np.expand_dims(g, -1) * b if np.ndim(a) > 1 else g * b
     if np.ndim(a) == 1:
         return sum_to(b @ np.expand_dims(g, -1), np.shape(a) + (1,))[..., 0]
     return sum_to(g @ np.swapaxes(b, -1, -2), np.shape(a))
@@ -67,7 +78,15 @@ def matmul_grad_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(a) == 1:
-        return np.multiply.outer(a, g) if np.ndim(b) > 1 else g * a
+        if np.ndim(b) == 1:
+            return g * a
+        return sum_to(np.expand_dims(a, -1) * np.expand_dims(g, -2), np.shape(b))
+    if np.ndim(b) == 1:
+        return (
+            sum_to(np.einsum("...ij,...i->...j", a, g), np.shape(b))
+            if np.ndim(a) > 2
+            else a.T @ g
+        )
     return sum_to(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 
@@ -79,10 +98,10 @@ def score_forward(W, b, u, x):
     # Tape: the values the backward pass reads, stored once here.
     #   W: read by ds_dW
     #   b: read by ds_db
-    #   u: read by ds_du
+    #   u: read by ds_da
     #   x: read by ds_dW
     #   z: read by ds_dz
-    #   a: read by ds_du
+    #   a: read by ds_da
     return s, (W, b, u, x, z, a)
 
 
@@ -90,15 +109,15 @@ def score_backward(tape, ds=1.0):
     """Gradient of s with respect to W, b, u, x, given the upstream gradient ds."""
     W, b, u, x, z, a = tape
     # s = u @ a
-    ds_du = matmul_grad_a(ds, u, a)
     ds_da = matmul_grad_b(ds, u, a)
+    ds_du = unbroadcast(matmul_grad_a(ds, u, a), u)
     # a = np.maximum(z, 0)
     # kink policy: on a tie, np.maximum sends the gradient to its first argument
     ds_dz = ds_da * (z >= 0)
     # z = W @ x + b
     ds_db = unbroadcast(ds_dz, b)
-    ds_dW = matmul_grad_a(ds_dz, W, x)
-    ds_dx = matmul_grad_b(ds_dz, W, x)
+    ds_dW = unbroadcast(matmul_grad_a(ds_dz, W, x), W)
+    ds_dx = unbroadcast(matmul_grad_b(ds_dz, W, x), x)
     return ds_dW, ds_db, ds_du, ds_dx
 
 

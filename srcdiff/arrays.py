@@ -141,6 +141,16 @@ class ArrayLowering:
                 raise _error(node, "np.expand_dims needs an axis")
             params = (("axis", _static(keywords["axis"], "axis")),) if "axis" in keywords else ()
             return self.emit(prim, (self.expr(positional[0]),), params)
+        if prim == "np.reshape":
+            if len(positional) != 2 or keywords:
+                raise _error(
+                    node,
+                    "np.reshape takes an array and a shape here",
+                    hint="np.reshape(x, (2, -1))",
+                )
+            shape = _static(positional[1], "the shape of np.reshape")
+            shape = (shape,) if isinstance(shape, int) else shape
+            return self.emit("reshape", (self.expr(positional[0]),), (("shape", shape),))
         if prim == "np.transpose" and (len(positional) > 1 or keywords):
             raise _error(
                 node, "np.transpose with axes is not supported", hint="use .T for a matrix"

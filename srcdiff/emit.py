@@ -172,8 +172,11 @@ class Printer:
 
     def keywords(self, n: Node) -> str:
         """A node's parameters as keyword arguments, leaving out NumPy's defaults."""
+        # ``is``, not ``in``: axis=0 equals False and must still be printed
         shown = [
-            (k, v) for k, v in n.params if k not in ("method", "index") and v not in (None, False)
+            (k, v)
+            for k, v in n.params
+            if k not in ("method", "index") and v is not None and v is not False
         ]
         return ", ".join(f"{k}={v!r}" for k, v in shown)
 

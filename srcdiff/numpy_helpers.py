@@ -14,7 +14,7 @@ def sum_to(g, shape):
     stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
     """
     if np.shape(g) == shape:
-        return g
+        return g[()] if not shape and isinstance(g, np.ndarray) else g
     g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
     lead = len(shape) - np.ndim(g)
     stretched = tuple(
@@ -29,23 +29,34 @@ def sum_to(g, shape):
 
 def unbroadcast(g, x):
     """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if np.ndim(g) == 0 and np.ndim(x) > 0:  # a Python float seed must not turn float32 into float64
+    if not isinstance(g, np.ndarray):  # a Python float seed must not turn float32 into float64
         g = np.asarray(g, dtype=np.result_type(g, x))
-    return sum_to(g, np.shape(x))
+    g = sum_to(g, np.shape(x))
+    if (
+        isinstance(x, np.ndarray)
+        and np.issubdtype(x.dtype, np.floating)
+        and np.result_type(g) != x.dtype
+    ):
+        g = np.asarray(
+            g, dtype=x.dtype
+        )  # the parameter's dtype, whatever the arithmetic promoted to
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
+    return g
 
 
-def unreduce(g, ans, axis=None, keepdims=False):
-    """The adjoint of a reduction's input: ``g`` (fitted to the result ``ans``) with the reduced
-    axes put back as length-1 axes, to broadcast over the input."""
+def unreduce(g, ans, shape, axis=None, keepdims=False):
+    """The adjoint of a reduction's input of ``shape``: ``g`` (fitted to the result ``ans``)
+    spread back over the reduced axes, as a view (no copy)."""
     g = unbroadcast(g, ans)
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
-    return g
+    return np.broadcast_to(g, shape)
 
 
 def extremum_share(x, ans, axis=None, keepdims=False):
     """Where ``x`` attains its max (or min) ``ans``: 1 / (number of ties) there, 0 elsewhere."""
-    hits = (x == unreduce(ans, ans, axis, keepdims)).astype(np.result_type(x, 1.0))
+    hits = (x == unreduce(ans, ans, np.shape(x), axis, keepdims)).astype(np.result_type(x, 1.0))
     return hits / np.sum(hits, axis=axis, keepdims=True)
 
 
@@ -65,7 +76,7 @@ def matmul_grad_a(g, a, b):
     """Adjoint of ``a`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(b) == 1:
-        return np.multiply.outer(g, b) if np.ndim(a) > 1 else g * b
+        return np.expand_dims(g, -1) * b if np.ndim(a) > 1 else g * b
     if np.ndim(a) == 1:
         return sum_to(b @ np.expand_dims(g, -1), np.shape(a) + (1,))[..., 0]
     return sum_to(g @ np.swapaxes(b, -1, -2), np.shape(a))
@@ -75,7 +86,13 @@ def matmul_grad_b(g, a, b):
     """Adjoint of ``b`` in ``a @ b``, for vectors, matrices and stacks of matrices."""
     g = sum_to(g, matmul_shape(a, b))
     if np.ndim(a) == 1:
-        return np.multiply.outer(a, g) if np.ndim(b) > 1 else g * a
+        if np.ndim(b) == 1:
+            return g * a
+        return sum_to(np.expand_dims(a, -1) * np.expand_dims(g, -2), np.shape(b))
+    if np.ndim(b) == 1:
+        return (
+            sum_to(np.einsum("...ij,...i->...j", a, g), np.shape(b)) if np.ndim(a) > 2 else a.T @ g
+        )
     return sum_to(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 

@@ -28,10 +28,8 @@ from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
-# Backward primitives whose result has exactly the shape of the input they are the adjoint of.
-EXACT_SHAPE = frozenset(
-    ["matmul_grad_a", "matmul_grad_b", "scatter", "unslice", "unbroadcast", "np.reshape"]
-)
+# In NumPy code these operators may see arrays: they take the rule of their NumPy counterpart.
+ARRAY_RULES = {"pow": "np.power", "bpow": "np.power"}
 # Elementwise conditions: their result has the broadcast shape of their operands.
 COMPARISONS = frozenset(["gt", "ge", "lt", "le", "eq", "ne", "and_", "or_"])
 # Primitives whose result is a Python or NumPy scalar whatever their input.
@@ -196,13 +194,12 @@ class _Reverse:
         # Forward nodes the backward needs that the source did not compute (the count of a mean),
         # placed right after the node they belong to.
         self.extra_forward: dict[Node, list[Node]] = {}
+        self.forward_made: dict[tuple[int, str], Var] = {}
         self.wrt_vars = {p.var for p in fn.params if p.name in wrt}
-        self.defs: dict[Var, str] = {}  # backward values -> the primitive that computed them
 
     def emit(self, prim: str, args: tuple[Atom, ...], params: tuple = ()) -> Var:
         out = Var()
         self.backward.append(Node(out, prim, args, self.stmt, params))
-        self.defs[out] = prim
         return out
 
     def same_shape(self, a: Atom, b: Atom) -> bool:
@@ -232,7 +229,12 @@ class _Reverse:
         for name in self.wrt:
             var = self.fn.param(name).var  # type: ignore[union-attr]
             if var not in self.active:
-                grads.append(Const(0.0))
+                if self.array_mode:  # zeros of the parameter's shape and dtype
+                    zero = Var(adjoint_of=var)
+                    self.backward.append(Node(zero, "unbroadcast", (Const(0.0), var), None))
+                    grads.append(zero)
+                else:
+                    grads.append(Const(0.0))
                 continue
             adj = self.adjoint[var]
             if not (isinstance(adj, Var) and adj.adjoint_of is var):
@@ -254,6 +256,16 @@ class _Reverse:
             grads,
             kinks=self.kinks,
         )
+
+    def forward_value(self, node: Node, key: str, build: Callable[[Var], list[Node]]) -> Var:
+        """A value the backward needs that the source did not compute, placed right after ``node``
+        in the forward pass (made once per node and key)."""
+        tag = (id(node), key)
+        if tag not in self.forward_made:
+            v = Var(hint=key)
+            self.extra_forward.setdefault(node, []).extend(build(v))
+            self.forward_made[tag] = v
+        return self.forward_made[tag]
 
     def fused_contributions(self, i: int, chain: Chain, g: Atom) -> None:
         """Contributions of a whole elementwise chain: g times the simplified derivative."""
@@ -299,34 +311,44 @@ class _Reverse:
         return c
 
     def _contribution(self, node: Node, k: int, g: Atom) -> Atom:
-        rule = RULES[node.prim]
+        rule = RULES[ARRAY_RULES.get(node.prim, node.prim) if self.array_mode else node.prim]
         self.node = node
         if node.prim == "getitem":
             # scatter(g, x, *the index's arrays): the rule's x0 plus the values the index reads.
             # Ints and slices read no element twice, so the adjoint is a plain assignment (unslice),
             # several times faster than the accumulating np.add.at an integer array needs.
+            # The adjoint may arrive lazily broadcast (x[0] + x): fit it to what was read first.
             basic = _basic_index(node.param("index"))
-            return self.emit("unslice" if basic else "scatter", (g, *node.args), node.params)
-        if node.prim == "np.mean":
-            # The number of elements averaged, computed once in the forward: the backward then
-            # divides by an int instead of keeping the averaged array alive to ask its size.
-            self.extra_forward.setdefault(node, [])
-            sizes = self.extra_forward[node]
-            if not sizes:
-                count = Var(hint="count")
-                if node.param("axis") is None:
-                    sizes.append(Node(count, "np.size", (node.args[0],), node.stmt))
-                else:
-                    n_in, n_out = Var(), Var()
-                    sizes.append(Node(n_in, "np.size", (node.args[0],), node.stmt))
-                    sizes.append(Node(n_out, "np.size", (node.out,), node.stmt))
-                    sizes.append(Node(count, "floordiv", (n_in, n_out), node.stmt))
-            env_count = sizes[-1].out
-            spread = self.emit(
-                "unreduce", (g, node.out), tuple((k, v) for k, v in node.params if k != "method")
+            fitted = self.emit("unbroadcast", (g, node.out))
+            return self.emit("unslice" if basic else "scatter", (fitted, *node.args), node.params)
+        env_shape: Atom | None = None
+        if node.prim in NUMPY_REDUCTIONS:
+            # The input's shape (and for a mean, the number of elements averaged), computed once in
+            # the forward: the backward spreads the adjoint back over that shape without keeping
+            # the reduced array alive.
+            x0 = node.args[0]
+            env_shape = self.forward_value(
+                node, "shape", lambda v: [Node(v, "np.shape", (x0,), node.stmt)]
             )
-            return self.emit("div", (spread, env_count))
+            if node.prim == "np.mean":
+
+                def count_nodes(v: Var) -> list[Node]:
+                    if node.param("axis") is None:
+                        return [Node(v, "np.size", (x0,), node.stmt)]
+                    n_in, n_out = Var(), Var()
+                    return [
+                        Node(n_in, "np.size", (x0,), node.stmt),
+                        Node(n_out, "np.size", (node.out,), node.stmt),
+                        Node(v, "floordiv", (n_in, n_out), node.stmt),
+                    ]
+
+                env_count = self.forward_value(node, "count", count_nodes)
+                params = tuple((key, v) for key, v in node.params if key != "method")
+                spread = self.emit("unreduce", (g, node.out, env_shape), params)
+                return self.emit("div", (spread, env_count))
         env: dict[str, Atom] = {"g": g, "ans": node.out}
+        if env_shape is not None:
+            env["shape"] = env_shape
         if rule.inputs == ("*xs",):
             env["xi"] = node.args[k]
             env["x0"] = node.args[0]
@@ -392,8 +414,7 @@ class _Reverse:
         parts = [c for _, c in sorted(self.contribs.get(var, []), key=lambda ic: ic[0])]
         if not parts:
             return Const(0.0)
-        exact = all(self.defs.get(p) in EXACT_SHAPE for p in parts)  # type: ignore[arg-type]
-        if self.array_mode and var in self.wrt_vars and not exact:
+        if self.array_mode and var in self.wrt_vars:
             # A gradient has exactly its parameter's shape (adjoints may be lazily broadcast).
             acc = parts[0]
             for p in parts[1:]:

@@ -116,7 +116,8 @@ if "cbrt" in PRIMS:
     defvjp("cbrt", "x", "g / (3 * ans**2)")
 # fmt: on
 
-# NumPy. ``axis``/``keepdims`` in a rule name the forward node's own parameters; the helpers
+# NumPy. ``axis``/``keepdims`` in a rule name the forward node's own parameters; ``shape`` is the
+# input's shape, stored by the forward pass (a tuple, not the array); the helpers
 # (unreduce, unbroadcast, ...) are the functions of ``numpy_helpers``. Through elementwise rules an
 # adjoint may stay lazily broadcast (larger or smaller than its value: sums over broadcast axes
 # commute with elementwise factors); rules that need its exact shape fit it to ``ans`` first, and
@@ -139,19 +140,19 @@ defvjp("np.arcsin",    "x",       "g / np.sqrt(1 - x**2)")
 defvjp("np.arccos",    "x",       "-g / np.sqrt(1 - x**2)")
 defvjp("np.sinh",      "x",       "g * np.cosh(x)")
 defvjp("np.cosh",      "x",       "g * np.sinh(x)")
-defvjp("np.power",     "x, y",    "g * y * x**(y - 1)", "g * ans * np.log(x)")
+defvjp("np.power",     "x, y",    "g * y * x**(y - 1)", "np.where(x != 0, g * ans * np.log(x + (x == 0)), 0.0)", kink="pow", kink_inputs=(1,))
 defvjp("np.maximum",   "x, y",    "g * (x >= y)", "g * (x < y)", kink="maximum")
 defvjp("np.minimum",   "x, y",    "g * (x <= y)", "g * (x > y)", kink="minimum")
 defvjp("np.logaddexp", "x, y",    "g * np.exp(x - ans)", "g * np.exp(y - ans)")
 defvjp("np.arctan2",   "y, x",    "g * x / (x**2 + y**2)", "-g * y / (x**2 + y**2)")
 defvjp("np.where",     "c, x, y", "0.0", "np.where(c, g, 0.0)", "np.where(c, 0.0, g)")
 defvjp("np.clip",      "x, lo, hi", "g * ((x >= lo) & (x <= hi))", "g * (x < lo)", "g * (x > hi)", kink="clip")
-defvjp("np.sum",       "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims)")
-defvjp("np.mean",      "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims) / count")  # count: computed in the forward
-defvjp("np.max",       "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
-defvjp("np.min",       "x",       "unreduce(g, ans, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
-defvjp("np.prod",      "x",       "unreduce(g * ans, ans, axis=axis, keepdims=keepdims) / x")
-defvjp("np.linalg.norm", "x",     "unreduce(g / ans, ans, axis=axis, keepdims=keepdims) * x")
+defvjp("np.sum",       "x",       "unreduce(g, ans, shape, axis=axis, keepdims=keepdims)")
+defvjp("np.mean",      "x",       "unreduce(g, ans, shape, axis=axis, keepdims=keepdims) / count")  # count: computed in the forward
+defvjp("np.max",       "x",       "unreduce(g, ans, shape, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
+defvjp("np.min",       "x",       "unreduce(g, ans, shape, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
+defvjp("np.prod",      "x",       "unreduce(g * ans, ans, shape, axis=axis, keepdims=keepdims) / x")
+defvjp("np.linalg.norm", "x",     "unreduce(g / ans, ans, shape, axis=axis, keepdims=keepdims) * x")
 defvjp("matmul",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
 defvjp("np.matmul",    "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
 defvjp("np.dot",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
@@ -160,7 +161,6 @@ defvjp("np.inner",     "x, y",    "g * y", "g * x")
 defvjp("transpose",    "x",       "unbroadcast(g, ans).T")
 defvjp("np.transpose", "x",       "unbroadcast(g, ans).T")
 defvjp("reshape",      "x",       "np.reshape(unbroadcast(g, ans), np.shape(x))")
-defvjp("np.reshape",   "x, s",    "np.reshape(unbroadcast(g, ans), np.shape(x))", "0.0")
 defvjp("np.expand_dims", "x",     "np.reshape(unbroadcast(g, ans), np.shape(x))")
 defvjp("np.squeeze",   "x",       "np.reshape(unbroadcast(g, ans), np.shape(x))")
 defvjp("getitem",      "*xs",     "scatter(g, x0, index=index)")

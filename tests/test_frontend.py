@@ -146,8 +146,13 @@ def test_in_place_writes_to_arrays_the_function_did_not_create_are_refused(body)
 
 
 def test_augmented_assignment_to_a_fresh_array_is_a_new_value():
-    fn = load_function("import numpy as np\n\n\ndef f(x, w):\n    a = x * w\n    a += w\n    return np.sum(a)\n")
-    assert [(n.prim, n.out.name, n.out.version) for n in fn.body[:2]] == [("mul", "a", 0), ("add", "a", 1)]
+    fn = load_function(
+        "import numpy as np\n\n\ndef f(x, w):\n    a = x * w\n    a += w\n    return np.sum(a)\n"
+    )
+    assert [(n.prim, n.out.name, n.out.version) for n in fn.body[:2]] == [
+        ("mul", "a", 0),
+        ("add", "a", 1),
+    ]
 
 
 def test_element_assignment_suggests_the_rewrite():
