@@ -198,10 +198,6 @@ def _rewrite(
     return best, [candidates[0]]
 
 
-def _unstorable(chain: Chain) -> list[sp.Symbol]:
-    return []
-
-
 def to_ir(expr: sp.Expr, chain: Chain, emit) -> Atom:
     """A simplified derivative back as primitive nodes (``emit(prim, args)`` makes one)."""
     if isinstance(expr, sp.Symbol):

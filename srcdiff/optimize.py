@@ -382,23 +382,12 @@ def merge_equal_terms(prog: GradProgram) -> GradProgram:
     defs = {n.out: n for n in prog.backward}
     counts = uses(prog.backward)
 
-    def terms(a: Atom, root: bool = False) -> list[Atom]:
-        node = defs.get(a) if isinstance(a, Var) else None
-        inner = (
-            node is not None
-            and node.prim == "add"
-            and (root or (a not in named and counts.get(a) == 1))
-        )
-        if not inner:
-            return [a]
-        return terms(node.args[0]) + terms(node.args[1])  # type: ignore[union-attr]
-
     rw = _Rewriter(prog)
     for node in prog.backward:
         if node.prim != "add":
             rw.keep(node)
             continue
-        parts = [rw.resolve(a) for a in terms(node.out, root=True)]
+        parts = [rw.resolve(a) for a in _sum_terms(node.out, defs, counts, named, root=True)]
         tally: dict[int, list] = {}
         for a in parts:
             tally.setdefault(id(a), [a, 0])[1] += 1
