@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from .chains import Chain, find_chains, simplify_chain, to_ir
 from .errors import SrcdiffError
 from .frontend import BINOPS
 from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
+
+if TYPE_CHECKING:  # sympy (through chains) is imported only for NumPy code: it takes a second
+    from .chains import Chain
 
 # In NumPy code these operators may see arrays: they take the rule of their NumPy counterpart.
 ARRAY_RULES = {"pow": "np.power", "bpow": "np.power"}
@@ -165,6 +168,8 @@ class _Reverse:
         self.chains: dict[int, Chain] = {}
         self.fused: dict[int, int] = {}  # index of an inner node -> index of its chain's output
         if uses_arrays(fn):
+            from .chains import find_chains, simplify_chain
+
             index = {id(n): i for i, n in enumerate(fn.body)}
             for chain in find_chains(fn, self.active):
                 if simplify_chain(chain, self.active):
@@ -269,6 +274,8 @@ class _Reverse:
 
     def fused_contributions(self, i: int, chain: Chain, g: Atom) -> None:
         """Contributions of a whole elementwise chain: g times the simplified derivative."""
+        from .chains import to_ir
+
         texts = list(dict.fromkeys(n.stmt.text for n in chain.nodes if n.stmt is not None))
         line = chain.output.stmt.line if chain.output.stmt else 0
         self.stmt = Stmt("; ".join(texts), line, 1)

@@ -63,3 +63,11 @@ def test_installed_wheel_generates(wheel: Path, tmp_path: Path):
         env={"PYTHONPATH": str(site)},
     )
     assert str(site) in check.stdout
+
+
+def test_start_up_imports_neither_sympy_nor_numpy():
+    """Generating scalar code needs neither: sympy alone costs about a second of start-up."""
+    code = "import sys, srcdiff.cli; print(sorted(m for m in ('sympy', 'numpy') if m in sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
