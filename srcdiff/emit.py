@@ -365,6 +365,8 @@ def _check_generated_names(fn: Function) -> None:
 
 def helper_sources(used: set[str], np_alias: str) -> list[str]:
     """The source of each runtime helper the code calls (and those they call), in a fixed order."""
+    if not used:
+        return []  # scalar code: no need to import numpy at all
     from . import numpy_helpers
 
     order = [n for n, f in vars(numpy_helpers).items() if inspect.isfunction(f)]

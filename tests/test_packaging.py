@@ -71,3 +71,15 @@ def test_start_up_imports_neither_sympy_nor_numpy():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_generating_scalar_code_imports_neither_sympy_nor_numpy(tmp_path):
+    src = tmp_path / "c.py"
+    src.write_text("def f(w):\n    return w * w\n")
+    code = (
+        "import sys; from srcdiff.cli import main; main([sys.argv[1], '--wrt', 'w', '-o', '-']);"
+        "print(sorted(m for m in ('sympy', 'numpy') if m in sys.modules), file=sys.stderr)"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(src)], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "[]"
