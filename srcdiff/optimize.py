@@ -86,6 +86,22 @@ class _Rewriter:
         self.out.append(Node(out, prim, args, like.stmt))
         return out
 
+    def take_over(self, node: Node, atom: Atom) -> None:
+        """Replace ``node`` by ``atom``; when ``atom`` was just emitted, its operation takes over
+        ``node``'s output instead, so names and uses stay valid without a copy."""
+        if isinstance(atom, Var) and self.out and self.out[-1].out is atom:
+            last = self.out.pop()
+            self.out.append(Node(node.out, last.prim, last.args, node.stmt, last.params))
+        else:
+            self.become(node, atom)
+
+    def sum_into(self, node: Node, terms: list[Atom]) -> None:
+        """Replace ``node`` by the sum of ``terms`` (added left to right)."""
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = self.emit("add", (acc, t), node)
+        self.take_over(node, acc)
+
     def result(self, prog: GradProgram) -> GradProgram:
         return _with_backward(prog, self.out, self.subst)
 
@@ -244,12 +260,7 @@ def normalize_products(prog: GradProgram) -> GradProgram:
             for a in bottom_list[1:]:
                 d = rw.emit("mul", (d, rw.resolve(a)), node)
             acc = rw.emit("div", (acc, d), node)
-        # The chain's last operation takes over the original output, so names and uses stay valid.
-        if isinstance(acc, Var) and rw.out and rw.out[-1].out is acc:
-            last = rw.out.pop()
-            rw.out.append(Node(node.out, last.prim, last.args, node.stmt))
-        else:
-            rw.become(node, acc)
+        rw.take_over(node, acc)  # the chain's last operation computes the original output
     return rw.result(prog)
 
 
@@ -395,14 +406,7 @@ def merge_equal_terms(prog: GradProgram) -> GradProgram:
             rw.keep(node)
             continue
         merged = [a if n == 1 else rw.emit("mul", (a, Const(n)), node) for a, n in tally.values()]
-        if len(merged) == 1:
-            last = rw.out.pop()  # the single product takes over the sum's output
-            rw.out.append(Node(node.out, last.prim, last.args, node.stmt))
-            continue
-        acc = merged[0]
-        for a in merged[1:-1]:
-            acc = rw.emit("add", (acc, a), node)
-        rw.out.append(Node(node.out, "add", (acc, merged[-1]), node.stmt))
+        rw.sum_into(node, merged)
     return rw.result(prog)
 
 
@@ -466,14 +470,7 @@ def merge_scatters(prog: GradProgram) -> GradProgram:
                 rw.out[-1].params = first.params
             else:
                 merged.append(item)  # type: ignore[arg-type]
-        if len(merged) == 1:
-            last = rw.out.pop()
-            rw.out.append(Node(node.out, last.prim, last.args, node.stmt, last.params))
-            continue
-        acc = merged[0]
-        for a in merged[1:-1]:
-            acc = rw.emit("add", (acc, a), node)
-        rw.out.append(Node(node.out, "add", (acc, merged[-1]), node.stmt))
+        rw.sum_into(node, merged)
     return rw.result(prog)
 
 

@@ -22,6 +22,7 @@ import ast
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .arrays import COMPARE_PRIMS
 from .errors import SrcdiffError
 from .frontend import BINOPS
 from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
@@ -39,15 +40,6 @@ COMPARISONS = frozenset(["gt", "ge", "lt", "le", "eq", "ne", "and_", "or_"])
 SCALAR_RESULTS = frozenset(["shape", "size", "ndim", "len", "np.size", "np.inner"])
 # Syntax that only NumPy values have (``x @ y``, ``x[i]``, ``x.T``, ``x.shape``).
 ARRAY_SYNTAX = frozenset(["matmul", "getitem", "transpose", "reshape", "shape", "size", "ndim"])
-
-COMPARE_PRIMS = {
-    ast.Gt: "gt",
-    ast.GtE: "ge",
-    ast.Lt: "lt",
-    ast.LtE: "le",
-    ast.Eq: "eq",
-    ast.NotEq: "ne",
-}
 
 
 def check_wrt(fn: Function, wrt: list[str]) -> None:
@@ -423,9 +415,7 @@ class _Reverse:
             return Const(0.0)
         if self.array_mode and var in self.wrt_vars:
             # A gradient has exactly its parameter's shape (adjoints may be lazily broadcast).
-            acc = parts[0]
-            for p in parts[1:]:
-                acc = self.emit("add", (acc, p))
+            acc = self.sum(parts)
             out = Var(adjoint_of=var)
             self.backward.append(Node(out, "unbroadcast", (acc, var), self.stmt))
             return out
@@ -446,9 +436,13 @@ class _Reverse:
             out = Var(adjoint_of=var)
             self.backward.append(Node(out, "copy", (only,), self.stmt))
             return out
-        acc = parts[0]
-        for p in parts[1:-1]:
-            acc = self.emit("add", (acc, p))
         out = Var(adjoint_of=var)
-        self.backward.append(Node(out, "add", (acc, parts[-1]), self.stmt))
+        self.backward.append(Node(out, "add", (self.sum(parts[:-1]), parts[-1]), self.stmt))
         return out
+
+    def sum(self, parts: list[Atom]) -> Atom:
+        """``parts[0] + parts[1] + ...``, added left to right (forward order reads naturally)."""
+        acc = parts[0]
+        for p in parts[1:]:
+            acc = self.emit("add", (acc, p))
+        return acc
