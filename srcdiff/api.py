@@ -32,6 +32,7 @@ from .ir import GradProgram
 from .optimize import optimize
 from .prims import MATH_CONSTANTS, MATH_FUNCTIONS
 from .reverse import reverse
+from .shapes import Shape, format_shapes, parse_shapes
 
 if TYPE_CHECKING:  # the checker needs numpy: imported only when a check runs
     from .check import CheckReport
@@ -54,10 +55,16 @@ def parse_wrt(wrt: str | Sequence[str]) -> list[str]:
 
 
 def regenerate_command(
-    source_name: str, function: str, wrt: list[str], output: str | None = None
+    source_name: str,
+    function: str,
+    wrt: list[str],
+    output: str | None = None,
+    shapes: dict[str, Shape] | None = None,
 ) -> str:
     """The command that rebuilds a generated module, as recorded in its header."""
     cmd = f"srcdiff {shlex.quote(source_name)} --function {function} --wrt {','.join(wrt)}"
+    if shapes is not None:
+        cmd += f" --shapes {shlex.quote(format_shapes(shapes))}"
     if output is not None:
         cmd += f" -o {shlex.quote(output)}"
     return cmd
@@ -72,17 +79,27 @@ def compile_source(
     source_name: str | None = None,
     output: str | None = None,
     imports: Imports | None = None,
+    shapes: str | None = None,
 ) -> Generated:
-    """Run the whole pipeline on source text: frontend, reverse, optimize, emit."""
+    """Run the whole pipeline on source text: frontend, reverse, optimize, emit.
+
+    ``shapes`` declares the parameters' shapes (``"X=(m, n), w=(n,), b=()"``): the backward pass
+    is then written for exactly those shapes instead of calling shape-generic helpers.
+    """
     names = parse_wrt(wrt)
     with _collector_paused():
         fn = load_function(source, filename, function, imports)
+        declared = None
         try:
-            prog = optimize(reverse(fn, names))
+            if shapes is not None:
+                declared = parse_shapes(shapes, [p.name for p in fn.params])
+            prog = reverse(fn, names)
+            prog.shapes = declared
+            prog = optimize(prog)
         except SrcdiffError as e:
             raise e.located(filename, source) from None
         shown = source_name or os.path.basename(filename)
-        command = regenerate_command(shown, fn.name, names, output)
+        command = regenerate_command(shown, fn.name, names, output, declared)
         text = emit_module(prog, source_name=shown, command=command)
     return Generated(prog, text, fn.name)
 
@@ -182,11 +199,16 @@ def read_source(path: Path) -> str:
         ) from None
 
 
-def generate(fn_or_source: Any, wrt: str | Sequence[str], function: str | None = None) -> str:
+def generate(
+    fn_or_source: Any,
+    wrt: str | Sequence[str],
+    function: str | None = None,
+    shapes: str | None = None,
+) -> str:
     """The text of the gradient module for a function object, a ``.py`` path or source text."""
     source, filename, name, imports = _resolve(fn_or_source, function)
     return compile_source(
-        source, wrt, filename=filename, function=name or function, imports=imports
+        source, wrt, filename=filename, function=name or function, imports=imports, shapes=shapes
     ).text
 
 
@@ -199,23 +221,29 @@ def load_generated(text: str, name: str) -> types.ModuleType:
     return module
 
 
-def _build(fn: Any, wrt: str | Sequence[str], function: str | None) -> tuple[types.ModuleType, str]:
+def _build(
+    fn: Any, wrt: str | Sequence[str], function: str | None, shapes: str | None
+) -> tuple[types.ModuleType, str]:
     source, filename, name, imports = _resolve(fn, function)
-    gen = compile_source(source, wrt, filename=filename, function=name or function, imports=imports)
+    gen = compile_source(
+        source, wrt, filename=filename, function=name or function, imports=imports, shapes=shapes
+    )
     return load_generated(gen.text, f"{gen.function}_grad"), gen.function
 
 
-def grad(fn: Any, wrt: str | Sequence[str], function: str | None = None) -> Callable[..., Any]:
+def grad(
+    fn: Any, wrt: str | Sequence[str], function: str | None = None, shapes: str | None = None
+) -> Callable[..., Any]:
     """A function with ``fn``'s signature returning the gradient (a tuple for several ``wrt``)."""
-    module, name = _build(fn, wrt, function)
+    module, name = _build(fn, wrt, function, shapes)
     return getattr(module, f"{name}_grad")
 
 
 def value_and_grad(
-    fn: Any, wrt: str | Sequence[str], function: str | None = None
+    fn: Any, wrt: str | Sequence[str], function: str | None = None, shapes: str | None = None
 ) -> Callable[..., Any]:
     """A function with ``fn``'s signature returning ``(value, gradient)``."""
-    module, name = _build(fn, wrt, function)
+    module, name = _build(fn, wrt, function, shapes)
     return getattr(module, f"{name}_value_and_grad")
 
 
@@ -246,17 +274,20 @@ def check_grad(
     wrt: str | Sequence[str] = (),
     function: str | None = None,
     tolerance: float | None = None,
+    shapes: str | None = None,
 ) -> CheckReport:
     """Gradient-check the generated gradient of ``fn`` at ``args`` against central differences."""
     names = parse_wrt(wrt)
     if not callable(fn):
         source, filename, name, _ = _resolve(fn, function)
-        gen = compile_source(source, names, filename=filename, function=name)
+        gen = compile_source(source, names, filename=filename, function=name, shapes=shapes)
         original = import_function(Path(filename), gen.function)
     else:
         original = fn
         source, filename, name, imports = _resolve(fn, function)
-        gen = compile_source(source, names, filename=filename, function=name, imports=imports)
+        gen = compile_source(
+            source, names, filename=filename, function=name, imports=imports, shapes=shapes
+        )
     from .check import check_gradient
 
     module = load_generated(gen.text, f"{gen.function}_grad")

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the function to differentiate (needed when FILE defines several)",
     )
     p.add_argument(
+        "--shapes",
+        metavar="SPEC",
+        help='array shapes of parameters, e.g. "X=(m, n), w=(n,), b=()": the backward pass is then '
+        "written for those shapes (X.T @ dz, dz.sum(axis=0)) instead of shape-generic helpers",
+    )
+    p.add_argument(
         "-o",
         "--output",
         metavar="OUT",
@@ -195,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         function=args.function,
         source_name=source_name,
         output=output_arg,
+        shapes=args.shapes,
     )
     if args.show_ir:
         sys.stdout.write(format_program(gen.program))

@@ -161,6 +161,9 @@ class GradProgram:
     # Values that keep a name of their own; computed once (passes never create named values, and
     # ``dataclasses.replace`` carries it along to the next program).
     named: frozenset[Var] | None = None
+    # The shapes the user declared for parameters (``--shapes``), by name; None: not declared,
+    # the backward pass stays shape-generic.
+    shapes: dict[str, tuple[int | str, ...]] | None = None
 
 
 def uses(nodes: list[Node]) -> dict[Var, int]:

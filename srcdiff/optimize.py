@@ -212,6 +212,18 @@ def normalize_products(prog: GradProgram) -> GradProgram:
                 return node
         return None
 
+    # With declared shapes, scalar factors go first so that they are multiplied together before
+    # the first pass over an array, and a reduction's spread adjoint that meets a full-size factor
+    # is not spread beforehand (see _unspread).
+    shapes = None
+    if prog.shapes is not None:
+        from .shapes import program_shapes
+
+        shapes = program_shapes(prog)
+
+    def scalar(a: Atom) -> bool:
+        return isinstance(a, Const) or (shapes is not None and shapes.get(a) == ())
+
     rw = _Rewriter(prog)
     for node in prog.backward:
         if node.prim not in chain:
@@ -221,11 +233,20 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         flat.add(node.out, True, node, interior)
         num, den, consts, signs = flat.num, flat.den, (flat.top, flat.bottom), flat.signs
         all_consts = consts[0] + consts[1]
+        unspread = shapes is not None and _unspread(num, den, shapes, defs, counts, named, rw, node)
+        misordered = shapes is not None and any(
+            scalar(b) and not scalar(a) for i, a in enumerate(num) for b in num[i + 1 :]
+        )
         # Rebuild whenever there is something to fold or order: constants, a sign (it goes on the
         # first factor: ``-g * x``, not ``-(g * x)``), a quotient inside the chain, or more than
         # one factor besides the upstream gradient.
         canonical = (
-            not all_consts and signs == 0 and flat.inner_divs == 0 and len(num) + len(den) <= 2
+            not all_consts
+            and signs == 0
+            and flat.inner_divs == 0
+            and len(num) + len(den) <= 2
+            and not unspread
+            and not misordered
         )
         if canonical:
             rw.keep(node)
@@ -247,21 +268,73 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         bottom_list: list[Atom] = ([Const(bottom)] if bottom != 1 else []) + den
         if not top_list:
             top_list = [Const(1)]
-        first = rw.resolve(top_list[0])
-        if sign < 0:
-            first = (
-                Const(-first.value) if isinstance(first, Const) else rw.emit("neg", (first,), node)
-            )
-        acc: Atom = first
-        for a in top_list[1:]:
-            acc = rw.emit("mul", (acc, rw.resolve(a)), node)
-        if bottom_list:
-            d: Atom = rw.resolve(bottom_list[0])
-            for a in bottom_list[1:]:
-                d = rw.emit("mul", (d, rw.resolve(a)), node)
-            acc = rw.emit("div", (acc, d), node)
+        groups = [(top_list, bottom_list)]
+        if shapes is not None:
+            array_top = [a for a in top_list if not scalar(a)]
+            scalar_top = [a for a in top_list if scalar(a)]
+            if array_top and scalar_top:  # (2 * dJ / count) * r: one pass over r, not three
+                groups = [
+                    (scalar_top, [a for a in bottom_list if scalar(a)]),
+                    (array_top, [a for a in bottom_list if not scalar(a)]),
+                ]
+        acc: Atom | None = None
+        for tops, bottoms in groups:
+            for a in tops:
+                a = rw.resolve(a)
+                if acc is None:
+                    if sign < 0:
+                        a = Const(-a.value) if isinstance(a, Const) else rw.emit("neg", (a,), node)
+                    acc = a
+                else:
+                    acc = rw.emit("mul", (acc, a), node)
+            if bottoms:
+                d: Atom = rw.resolve(bottoms[0])
+                for a in bottoms[1:]:
+                    d = rw.emit("mul", (d, rw.resolve(a)), node)
+                acc = rw.emit("div", (acc, d), node)
+        assert acc is not None
         rw.take_over(node, acc)  # the chain's last operation computes the original output
     return rw.result(prog)
+
+
+def _unspread(
+    num: list[Atom],
+    den: list[Atom],
+    shapes: dict,
+    defs: dict[Var, Node],
+    counts: dict[Var, int],
+    named: set[Var],
+    rw: _Rewriter,
+    node: Node,
+) -> bool:
+    """Replace in ``num`` each reduction adjoint spread over its input's shape (``unreduce``) by
+    the unspread adjoint, where another factor of the product has that full shape anyway: the
+    product broadcasts it in the same pass, and the result's shape stays the same.
+
+    Before: ``unreduce(dJ, J, shape) * r`` (J = np.sum(r))  After: ``dJ * r``
+    """
+    changed = False
+    for i, a in enumerate(num):
+        spread = defs.get(a) if isinstance(a, Var) else None
+        if spread is None or spread.prim != "unreduce" or counts.get(a, 0) != 1 or a in named:
+            continue
+        full = shapes.get(a)
+        others = [o for o in num + den if o is not a]
+        if full is None or not any(shapes.get(o) == full for o in others):
+            continue
+        g, ans = spread.args[0], spread.args[1]
+        g_shape = () if isinstance(g, Const) else shapes.get(g)
+        if g_shape is None or g_shape != shapes.get(ans):
+            continue  # g is lazily larger than the reduction's result: it must be summed first
+        g = rw.resolve(g)
+        axis = spread.param("axis")
+        if axis is not None and not spread.param("keepdims"):
+            out = Var()
+            rw.out.append(Node(out, "np.expand_dims", (g,), node.stmt, (("axis", axis),)))
+            g = out
+        num[i] = g
+        changed = True
+    return changed
 
 
 class _Flattened:
@@ -555,7 +628,15 @@ def select_tape(prog: GradProgram) -> GradProgram:
     return replace(prog, tape=[v for v in order if v in read])
 
 
+def specialize_shapes(prog: GradProgram) -> GradProgram:
+    """With declared shapes, the shape-generic helpers written out for those shapes (see specialize)."""
+    from .specialize import specialize_shapes as specialize  # it builds on _Rewriter
+
+    return specialize(prog)
+
+
 PIPELINE: list[Pass] = [
+    specialize_shapes,
     fold_constants,
     simplify_identities,
     fold_constants,

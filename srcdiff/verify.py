@@ -32,6 +32,7 @@ class Header:
     wrt: str
     output: str | None
     source_hash: str
+    shapes: str | None
     command: str
 
 
@@ -70,6 +71,7 @@ def read_header(path: Path) -> Header | None:
         wrt=opts["wrt"],
         output=opts.get("o"),
         source_hash=fields.get("Source hash", ""),
+        shapes=opts.get("shapes"),
         command=fields["Regenerate"],
     )
 
@@ -108,6 +110,7 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
             function=header.function,
             source_name=header.source,
             output=header.output,
+            shapes=header.shapes,
         ).text
     except SrcdiffError as e:
         return (
