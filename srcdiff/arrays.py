@@ -35,13 +35,11 @@ SUPPORTED_NUMPY = (
     "NumPy support covers elementwise functions (exp, log, log1p, expm1, sqrt, square, abs, sin, "
     "cos, tan, tanh, arctan, power, maximum, minimum, where, clip, logaddexp, sign), reductions "
     "(sum, mean, max, min, prod, linalg.norm; also as methods), @, dot, matmul, outer, inner, .T, "
-    "transpose, .reshape, expand_dims, squeeze, read-only indexing, .shape, len, arange, "
-    "zeros_like and ones_like"
+    "transpose, .reshape, expand_dims, squeeze, concatenate, stack, read-only indexing, .shape, "
+    "len, arange, zeros_like and ones_like"
 )
-NOT_YET = {
-    "concatenate": "build the pieces' contributions separately for now",
-    "stack": "build the pieces' contributions separately for now",
-}
+# NumPy functions planned but not supported yet: name -> what to write meanwhile.
+NOT_YET: dict[str, str] = {}
 
 
 def _error(node: ast.AST, message: str, hint: str | None = None) -> SrcdiffError:
@@ -133,6 +131,8 @@ class ArrayLowering:
             if len(positional) > 1:
                 keywords.setdefault("axis", positional.pop(1))
             return self.reduction(node, prim, positional, keywords, method=False)
+        if PRIMS[prim].listed:
+            return self.joined(node, prim, positional, keywords)
         if prim in ("np.expand_dims", "np.squeeze"):
             if len(positional) > 1:
                 keywords.setdefault("axis", positional.pop(1))
@@ -160,6 +160,50 @@ class ArrayLowering:
         if arity is not None and len(positional) != arity:
             raise _error(node, f"{shown} takes {arity} argument(s) here, got {len(positional)}")
         return self.emit(prim, tuple(self.expr(a) for a in positional))
+
+    def joined(
+        self, node: ast.Call, prim: str, positional: list[ast.expr], keywords: dict[str, ast.expr]
+    ) -> Atom:
+        """``np.concatenate([a, b], axis=1)``, ``np.stack((a, b))``: the listed arrays become the
+        node's arguments, so each gets its own adjoint (its piece of the result's)."""
+        shown = f"np.{PRIMS[prim].symbol}"
+        example = f"{shown}([a, b], axis=0)"
+        if len(positional) > 1:
+            if "axis" in keywords:
+                raise _error(node, f"{shown} is given its axis twice", hint=example)
+            keywords["axis"] = positional.pop(1)
+        self._only(node, keywords, {"axis"}, shown)
+        if len(positional) != 1:
+            raise _error(node, f"{shown} takes a list of arrays here", hint=example)
+        listed = positional[0]
+        if not isinstance(listed, (ast.List, ast.Tuple)):
+            raise _error(
+                listed,
+                f"{shown} needs its arrays listed in the call (a list or tuple written out), "
+                "so that each gets its own gradient",
+                hint=f"write the arrays out: {shown}([a, b, c]) rather than {shown}(arrays)",
+            )
+        if not listed.elts:
+            raise _error(listed, f"{shown} of an empty list has nothing to join", hint=example)
+        for part in listed.elts:
+            if isinstance(part, ast.Starred):
+                raise _error(
+                    part,
+                    f"a starred part in {shown} is not supported",
+                    hint="list the arrays one by one",
+                )
+        params: tuple = ()
+        if "axis" in keywords:
+            axis = _static(keywords["axis"], f"the axis of {shown}")
+            if not isinstance(axis, int) or isinstance(axis, bool):
+                hint = (
+                    f"flatten the parts first: {shown}([a.reshape(-1), b.reshape(-1)])"
+                    if axis is None and prim == "np.concatenate"
+                    else example
+                )
+                raise _error(keywords["axis"], f"the axis of {shown} must be one int", hint=hint)
+            params = (("axis", axis),)
+        return self.emit(prim, tuple(self.expr(part) for part in listed.elts), params)
 
     def _only(
         self, node: ast.Call, keywords: dict[str, ast.expr], allowed: set[str], shown: str

@@ -150,9 +150,10 @@ class Printer:
                 self.helpers.add(n.prim)
                 return f"{n.prim}({args})", PREC_CALL
             keywords = self.keywords(n)
-            args = ", ".join(
-                [self.wrap(a, PREC_IFEXP) for a in n.args] + ([keywords] if keywords else [])
-            )
+            shown = [self.wrap(a, PREC_IFEXP) for a in n.args]
+            if p.listed:  # np.concatenate([a, b], axis=1): the arrays as the list the user wrote
+                shown = ["[" + ", ".join(shown) + "]"]
+            args = ", ".join(shown + ([keywords] if keywords else []))
             if p.kind == "helper":
                 self.helpers.add(n.prim)
             if p.module:

@@ -111,12 +111,66 @@ def scatter(g, x, index):
     return out
 
 
-def unconcatenate(g, parts, axis=0):
-    """Adjoint of ``np.concatenate(parts, axis)``: ``g`` cut back into the parts' pieces."""
-    ends = np.cumsum([np.shape(p)[axis] for p in parts])[:-1]
-    return np.split(g, ends, axis=axis)
+def concatenate_ends(*parts, axis=0):
+    """Where each part of ``np.concatenate(parts, axis)`` ends along ``axis``: ``(2, 3)`` for
+    parts 2 and 1 long. The forward pass keeps these ints, not the parts, for the backward."""
+    ends = []
+    for part in parts:
+        ends.append((ends[-1] if ends else 0) + np.shape(part)[axis])
+    return tuple(ends)
 
 
-def unstack(g, axis=0):
-    """Adjoint of ``np.stack(parts, axis)``: ``g`` taken apart along the stacked axis."""
-    return [np.take(g, i, axis=axis) for i in range(np.shape(g)[axis])]
+def unconcatenate(g, ends, i, axis=0):
+    """Adjoint of part ``i`` of ``np.concatenate(parts, axis)``: its piece of ``g`` (fitted to
+    the result), a view, cut where ``ends`` (from concatenate_ends) says the part lies."""
+    start = ends[i - 1] if i > 0 else 0
+    return g[(slice(None),) * (axis % np.ndim(g)) + (slice(start, ends[i]),)]
+
+
+def unstack(g, i, axis=0):
+    """Adjoint of part ``i`` of ``np.stack(parts, axis)``: ``g`` (fitted to the result) at
+    position ``i`` of the stacked axis, a view."""
+    return np.moveaxis(g, axis, 0)[i]
+
+
+def prod_grad(g, x, ans, axis=None, keepdims=False):
+    """Adjoint of ``np.prod(x, axis)``: ``g`` times the product of the other factors of each
+    product. That product is exclusive cumulative products from both ends along the reduced axes,
+    never ``ans / x``, so a zero factor gives the right gradient, not NaN."""
+    g = unbroadcast(g, ans)
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)  # the reduced axes back, as length 1: g broadcasts over x
+    x = np.asarray(x)
+    if x.size == 0:
+        return g * x
+    axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    axes = sorted({a % x.ndim for a in axes})
+    kept = x.ndim - len(axes)
+    lined = np.moveaxis(x, axes, range(kept, x.ndim))  # the factors of each product last
+    n = 1
+    for length in lined.shape[kept:]:
+        n *= length
+    rows = lined.reshape(lined.shape[:kept] + (n,))
+    ones = np.ones(rows.shape[:-1] + (1,), dtype=rows.dtype)
+    before = np.cumprod(np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, rows[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = np.moveaxis((before * after).reshape(lined.shape), range(kept, x.ndim), axes)
+    return g * others
+
+
+def inner_grad_a(g, a, b):
+    """Adjoint of ``a`` in ``np.inner(a, b)`` (``g`` fitted to the result), which contracts the
+    last axes: ``g`` contracted with ``b`` over b's other axes. Vectors, matrices, any rank."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:  # np.inner with a scalar is a product
+        return sum_to(g * b, np.shape(a))
+    n, m = np.ndim(g), np.ndim(b) - 1
+    return np.tensordot(g, b, axes=(list(range(n - m, n)), list(range(m))))
+
+
+def inner_grad_b(g, a, b):
+    """Adjoint of ``b`` in ``np.inner(a, b)`` (``g`` fitted to the result): ``g`` contracted
+    with ``a`` over a's other axes. Vectors, matrices, any rank."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return sum_to(g * a, np.shape(b))
+    m = np.ndim(a) - 1
+    return np.tensordot(g, a, axes=(list(range(m)), list(range(m))))

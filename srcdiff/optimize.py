@@ -213,8 +213,7 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         return None
 
     # With declared shapes, scalar factors go first so that they are multiplied together before
-    # the first pass over an array, and a reduction's spread adjoint that meets a full-size factor
-    # is not spread beforehand (see _unspread).
+    # the first pass over an array.
     shapes = None
     if prog.shapes is not None:
         from .shapes import program_shapes
@@ -233,7 +232,6 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         flat.add(node.out, True, node, interior)
         num, den, consts, signs = flat.num, flat.den, (flat.top, flat.bottom), flat.signs
         all_consts = consts[0] + consts[1]
-        unspread = shapes is not None and _unspread(num, den, shapes, defs, counts, named, rw, node)
         misordered = shapes is not None and any(
             scalar(b) and not scalar(a) for i, a in enumerate(num) for b in num[i + 1 :]
         )
@@ -245,7 +243,6 @@ def normalize_products(prog: GradProgram) -> GradProgram:
             and signs == 0
             and flat.inner_divs == 0
             and len(num) + len(den) <= 2
-            and not unspread
             and not misordered
         )
         if canonical:
@@ -295,46 +292,6 @@ def normalize_products(prog: GradProgram) -> GradProgram:
         assert acc is not None
         rw.take_over(node, acc)  # the chain's last operation computes the original output
     return rw.result(prog)
-
-
-def _unspread(
-    num: list[Atom],
-    den: list[Atom],
-    shapes: dict,
-    defs: dict[Var, Node],
-    counts: dict[Var, int],
-    named: set[Var],
-    rw: _Rewriter,
-    node: Node,
-) -> bool:
-    """Replace in ``num`` each reduction adjoint spread over its input's shape (``unreduce``) by
-    the unspread adjoint, where another factor of the product has that full shape anyway: the
-    product broadcasts it in the same pass, and the result's shape stays the same.
-
-    Before: ``unreduce(dJ, J, shape) * r`` (J = np.sum(r))  After: ``dJ * r``
-    """
-    changed = False
-    for i, a in enumerate(num):
-        spread = defs.get(a) if isinstance(a, Var) else None
-        if spread is None or spread.prim != "unreduce" or counts.get(a, 0) != 1 or a in named:
-            continue
-        full = shapes.get(a)
-        others = [o for o in num + den if o is not a]
-        if full is None or not any(shapes.get(o) == full for o in others):
-            continue
-        g, ans = spread.args[0], spread.args[1]
-        g_shape = () if isinstance(g, Const) else shapes.get(g)
-        if g_shape is None or g_shape != shapes.get(ans):
-            continue  # g is lazily larger than the reduction's result: it must be summed first
-        g = rw.resolve(g)
-        axis = spread.param("axis")
-        if axis is not None and not spread.param("keepdims"):
-            out = Var()
-            rw.out.append(Node(out, "np.expand_dims", (g,), node.stmt, (("axis", axis),)))
-            g = out
-        num[i] = g
-        changed = True
-    return changed
 
 
 class _Flattened:

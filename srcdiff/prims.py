@@ -37,6 +37,7 @@ class Prim:
     evaluate: Callable[..., Any] | None = None  # folds constant arguments; None: never folded
     differentiable: bool = True
     prec: int = PREC_CALL
+    listed: bool = False  # the arguments print as one list: np.concatenate([a, b], axis=1)
 
 
 PRIMS: dict[str, Prim] = {}
@@ -154,11 +155,15 @@ for _name in ["dot", "matmul", "outer", "inner"]:
 _def(Prim("transpose", "attr", "T"))  # x.T
 _def(Prim("np.transpose", "call", "transpose", module="numpy"))
 _def(Prim("reshape", "method", "reshape"))  # params: shape
-_def(
-    Prim("np.reshape", "call", "reshape", module="numpy")
-)  # params: shape (printed as an argument)
+# np.reshape(a, shape): only the backward pass calls it (to lay an adjoint out as its value);
+# the frontend lowers the user's np.reshape(x, shape) to reshape, whose shape is a parameter.
+_def(Prim("np.reshape", "call", "reshape", module="numpy", arity=2))
 _def(Prim("np.expand_dims", "call", "expand_dims", module="numpy"))  # params: axis
 _def(Prim("np.squeeze", "call", "squeeze", module="numpy"))  # params: axis
+# np.concatenate([a, b, ...], axis=k) and np.stack(...): args are the listed arrays; params: axis
+# (absent where the user left NumPy's default, 0).
+for _name in ["concatenate", "stack"]:
+    _def(Prim(f"np.{_name}", "call", _name, module="numpy", arity=None, listed=True))
 # x[...]: args are x and the index's array or scalar parts; params: the index template.
 _def(Prim("getitem", "getitem", "[]", arity=None, prec=PREC_CALL))
 
@@ -181,7 +186,8 @@ for _name in ["and_", "or_"]:
         Prim(_name, "binop", "&" if _name == "and_" else "|", arity=2, differentiable=False, prec=7)
     )
 
-# The runtime helpers of numpy_helpers, called by the backward pass (never by the user).
+# The runtime helpers of numpy_helpers, called by the backward pass (never by the user);
+# concatenate_ends alone runs in the forward pass, to keep where each concatenated part ends.
 for _name, _arity in [
     ("unbroadcast", 2),
     ("sum_to", 2),
@@ -191,6 +197,12 @@ for _name, _arity in [
     ("matmul_grad_b", 3),
     ("scatter", None),
     ("unslice", None),
+    ("concatenate_ends", None),
+    ("unconcatenate", 3),
+    ("unstack", 2),
+    ("prod_grad", 3),
+    ("inner_grad_a", 3),
+    ("inner_grad_b", 3),
 ]:
     _def(Prim(_name, "helper", _name, arity=_arity))
 

@@ -27,7 +27,7 @@ from .errors import SrcdiffError
 from .frontend import BINOPS
 from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
-from .rules import NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
+from .rules import BOUND_RULES, NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
 if TYPE_CHECKING:  # sympy (through chains) is imported only for NumPy code: it takes a second
     from .chains import Chain
@@ -37,7 +37,8 @@ ARRAY_RULES = {"pow": "np.power", "bpow": "np.power"}
 # Elementwise conditions: their result has the broadcast shape of their operands.
 COMPARISONS = frozenset(["gt", "ge", "lt", "le", "eq", "ne", "and_", "or_"])
 # Primitives whose result is a Python or NumPy scalar whatever their input.
-SCALAR_RESULTS = frozenset(["shape", "size", "ndim", "len", "np.size", "np.inner"])
+# (Not np.inner: of two vectors it is a scalar, of matrices a matrix.)
+SCALAR_RESULTS = frozenset(["shape", "size", "ndim", "len", "np.size"])
 # Syntax that only NumPy values have (``x @ y``, ``x[i]``, ``x.T``, ``x.shape``).
 ARRAY_SYNTAX = frozenset(["matmul", "getitem", "transpose", "reshape", "shape", "size", "ndim"])
 
@@ -65,8 +66,15 @@ def check_wrt(fn: Function, wrt: list[str]) -> None:
         seen.add(name)
 
 
-def activity(fn: Function, wrt: list[str]) -> set[Var]:
-    """Values that depend on a ``--wrt`` parameter and reach the result through differentiable steps."""
+def activity(
+    fn: Function,
+    wrt: list[str],
+    cut: frozenset[tuple[int, int]] | set[tuple[int, int]] = frozenset(),
+) -> set[Var]:
+    """Values that depend on a ``--wrt`` parameter and reach the result through differentiable steps.
+
+    ``cut`` lists (node index, argument position) edges known to carry no gradient.
+    """
     varied: set[Var] = {p.var for p in fn.params if p.name in wrt}
     for node in fn.body:
         if node.prim not in NONDIFFERENTIABLE and any(
@@ -74,9 +82,12 @@ def activity(fn: Function, wrt: list[str]) -> set[Var]:
         ):
             varied.add(node.out)
     useful: set[Var] = {fn.result} if isinstance(fn.result, Var) else set()
-    for node in reversed(fn.body):
+    for i in reversed(range(len(fn.body))):
+        node = fn.body[i]
         if node.out in useful and node.prim not in NONDIFFERENTIABLE:
-            useful.update(a for a in node.args if isinstance(a, Var))
+            useful.update(
+                a for k, a in enumerate(node.args) if isinstance(a, Var) and (i, k) not in cut
+            )
     return varied & useful
 
 
@@ -142,7 +153,14 @@ class _Reverse:
     def __init__(self, fn: Function, wrt: list[str]) -> None:
         self.fn = fn
         self.wrt = wrt
-        self.active = activity(fn, wrt)
+        # A row maximum subtracted before a softmax gets no gradient where the result provably
+        # does not depend on it (see invariance).
+        self.cut: set[tuple[int, int]] = set()
+        if uses_arrays(fn):
+            from .invariance import shift_invariant_edges
+
+            self.cut = shift_invariant_edges(fn)
+        self.active = activity(fn, wrt, self.cut)
         result = fn.result if isinstance(fn.result, Var) else None
         self.seed = Var(hint="d" + fn.result_name, adjoint_of=result)
         self.backward: list[Node] = []
@@ -216,7 +234,7 @@ class _Reverse:
                 self.fused_contributions(i, self.chains[i], g)
                 continue
             for k, arg in enumerate(node.args):
-                if isinstance(arg, Var) and arg in self.active:
+                if isinstance(arg, Var) and arg in self.active and (i, k) not in self.cut:
                     c = self.contribution(node, k, g)
                     self.contribs.setdefault(arg, []).append((i, c))
             for arg in dict.fromkeys(a for a in node.args if isinstance(a, Var)):
@@ -311,6 +329,8 @@ class _Reverse:
 
     def _contribution(self, node: Node, k: int, g: Atom) -> Atom:
         rule = RULES[ARRAY_RULES.get(node.prim, node.prim) if self.array_mode else node.prim]
+        if node.prim in BOUND_RULES and any(isinstance(a, Const) for a in node.args):
+            rule = BOUND_RULES[node.prim]  # relu: the mask comes from the result
         self.node = node
         if node.prim == "getitem":
             # scatter(g, x, *the index's arrays): the rule's x0 plus the values the index reads.
@@ -351,6 +371,19 @@ class _Reverse:
         if rule.inputs == ("*xs",):
             env["xi"] = node.args[k]
             env["x0"] = node.args[0]
+            env["i"] = Const(k)  # xi's position among the arguments
+            if node.prim == "np.concatenate":
+                # Where each part ends along the axis: a tuple of ints kept by the forward pass,
+                # so the backward cuts g into the parts' pieces without keeping the parts alive.
+                out = node.out
+
+                def ends_nodes(v: Var) -> list[Node]:
+                    if not out.is_user:  # named from what it computes: concatenate_ends_x_y
+                        v.hint = None
+                    return [Node(v, "concatenate_ends", node.args, node.stmt, node.params)]
+
+                named = f"{out.name}_{out.version}" if out.version else out.name
+                env["ends"] = self.forward_value(node, f"{named}_ends", ends_nodes)  # z -> z_ends
             if rule.kink in ("max", "min"):
                 env["wins"] = self.winner_condition(node, k, rule.kink)
             expr = rule.adjoints[0]

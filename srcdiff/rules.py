@@ -151,19 +151,25 @@ defvjp("np.sum",       "x",       "unreduce(g, ans, shape, axis=axis, keepdims=k
 defvjp("np.mean",      "x",       "unreduce(g, ans, shape, axis=axis, keepdims=keepdims) / count")  # count: computed in the forward
 defvjp("np.max",       "x",       "unreduce(g, ans, shape, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
 defvjp("np.min",       "x",       "unreduce(g, ans, shape, axis=axis, keepdims=keepdims) * extremum_share(x, ans, axis=axis, keepdims=keepdims)", kink="amax")
-defvjp("np.prod",      "x",       "unreduce(g * ans, ans, shape, axis=axis, keepdims=keepdims) / x")
+# np.prod: g times the product of the other factors, computed without dividing by x (zeros)
+defvjp("np.prod",      "x",       "prod_grad(g, x, ans, axis=axis, keepdims=keepdims)")
 defvjp("np.linalg.norm", "x",     "unreduce(g / ans, ans, shape, axis=axis, keepdims=keepdims) * x")
 defvjp("matmul",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
 defvjp("np.matmul",    "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
 defvjp("np.dot",       "x, y",    "matmul_grad_a(g, x, y)", "matmul_grad_b(g, x, y)")
-defvjp("np.outer",     "x, y",    "unbroadcast(g, ans) @ y", "x @ unbroadcast(g, ans)")
-defvjp("np.inner",     "x, y",    "g * y", "g * x")
+# np.outer flattens its inputs: each adjoint is laid out back as its input
+defvjp("np.outer",     "x, y",    "np.reshape(unbroadcast(g, ans) @ np.reshape(y, -1), np.shape(x))", "np.reshape(np.reshape(x, -1) @ unbroadcast(g, ans), np.shape(y))")
+defvjp("np.inner",     "x, y",    "inner_grad_a(unbroadcast(g, ans), x, y)", "inner_grad_b(unbroadcast(g, ans), x, y)")
 defvjp("transpose",    "x",       "unbroadcast(g, ans).T")
 defvjp("np.transpose", "x",       "unbroadcast(g, ans).T")
 defvjp("reshape",      "x",       "np.reshape(unbroadcast(g, ans), np.shape(x))")
 defvjp("np.expand_dims", "x",     "np.reshape(unbroadcast(g, ans), np.shape(x))")
 defvjp("np.squeeze",   "x",       "np.reshape(unbroadcast(g, ans), np.shape(x))")
 defvjp("getitem",      "*xs",     "scatter(g, x0, index=index)")
+# i is the part's position in the list; ends (where each part ends along the axis) is kept by
+# the forward pass
+defvjp("np.concatenate", "*xs",   "unconcatenate(unbroadcast(g, ans), ends, i, axis=axis)")
+defvjp("np.stack",     "*xs",     "unstack(unbroadcast(g, ans), i, axis=axis)")
 # fmt: on
 
 # Primitives whose output carries no gradient (piecewise constant or boolean).
@@ -177,3 +183,26 @@ RULE_FUNCTIONS["log"] = "log"
 RULE_FUNCTIONS.update(
     {p.name: p.name for p in PRIMS.values() if p.module == "numpy" or p.kind == "helper"}
 )
+
+# np.maximum(z, c) and np.minimum(z, c) against a constant c (relu, a clamp at a constant): the
+# gradient at the kink z == c is 0, as relu's is in PyTorch and JAX. Then the mask is read from
+# the result (h > 0), so the backward pass does not keep z, an array as large as the layer.
+KINK_POLICY["maximum_bound"] = (
+    "np.maximum(z, c) with a constant c (relu): the gradient at z == c is 0, read from the result"
+)
+KINK_POLICY["minimum_bound"] = (
+    "np.minimum(z, c) with a constant c: the gradient at z == c is 0, read from the result"
+)
+BOUND_RULES: dict[str, Rule] = {
+    prim: Rule(
+        prim,
+        ("x", "y"),
+        tuple(ast.parse(e, mode="eval").body for e in exprs),
+        exprs,
+        kink=f"{prim[len('np.'):]}_bound",
+    )
+    for prim, exprs in [
+        ("np.maximum", ("g * (ans > y)", "g * (ans > x)")),  # the other input is the constant
+        ("np.minimum", ("g * (ans < y)", "g * (ans < x)")),
+    ]
+}

@@ -212,9 +212,7 @@ def _getitem(node: Node, shape_of: dict[Var, Shape | None]) -> Shape | None:
     return tuple(out)
 
 
-def infer_shapes(
-    params: dict[Var, Shape | None], nodes: Iterable[Node]
-) -> dict[Var, Shape | None]:
+def infer_shapes(params: dict[Var, Shape | None], nodes: Iterable[Node]) -> dict[Var, Shape | None]:
     """The shape of every value ``nodes`` compute (None: unknown, or not an array or number).
 
     ``shape``-like values (``X.shape``) are tracked too, as the tuple of dimensions they hold, so

@@ -11,14 +11,16 @@ pass replaces each such call by the expression an expert writes for exactly thos
     unbroadcast(dz, z)        with dz and z both (m, h)        ->  dz
 
 A helper stays where a shape is unknown, where the adjoint is lazily smaller than its value (a
-scalar standing for a whole array), or where the adjoint may be a read-only broadcast view (the
-gradient handed to the caller must be an array they may update in place).
+scalar standing for a whole array), where the adjoint may be a read-only broadcast view (the
+gradient handed to the caller must be an array they may update in place), and for gradients
+whose dtype NumPy's promotion might change (``unbroadcast`` casts them back).
 """
 
 from __future__ import annotations
 
 from .ir import Atom, Const, GradProgram, Node, Var
 from .optimize import _Rewriter
+from .prims import PRIMS
 from .shapes import Shape, matmul_shape, program_shapes
 
 # Helpers whose result may be a read-only view (np.broadcast_to).
@@ -52,6 +54,7 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
         return prog
     shape_of = program_shapes(prog)
     defs = {n.out: n for n in prog.backward}
+    fdefs = {n.out: n for n in prog.forward}
     rw = _Rewriter(prog)
 
     def of(a: Atom) -> Shape | None:
@@ -62,6 +65,16 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
         rw.out.append(Node(out, prim, args, like.stmt, params))
         shape_of[out] = shape
         return out
+
+    unspread = _unspread_reductions(prog, shape_of, of)
+    # A gradient keeps its parameter's dtype only if the arithmetic did not promote it (a Python
+    # float times a boolean mask is float64); where that is not proved, the final unbroadcast,
+    # which casts, stays.
+    float_values = _parameter_dtype_values(prog, unspread)
+    declared = prog.shapes or {}
+    scalar_params = {p.var for p in prog.function.params if declared.get(p.name) == ()}
+    adjoint_params = {g: g.adjoint_of for g in prog.grads if isinstance(g, Var)}
+    grads = {g for g in prog.grads if isinstance(g, Var)}
 
     def may_be_view(a: Atom) -> bool:
         if a is prog.seed:
@@ -75,7 +88,12 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
             g, x = args
             sg, sx = of(g), of(x)
             axes = None if sg is None or sx is None else summed_axes(sg, sx)
-            if axes is not None and not may_be_view(g):
+            keeps_dtype = (
+                node.out not in grads
+                or adjoint_params.get(node.out) in scalar_params
+                or g in float_values
+            )
+            if axes is not None and not may_be_view(g) and keeps_dtype:
                 lead, stretched = axes
                 out: Atom = g
                 if lead:
@@ -84,19 +102,158 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
                 if stretched:
                     params = (("axis", _axis(stretched)), ("keepdims", True), ("method", True))
                     out = emit("np.sum", (out,), node, sx, params)
-                rw.take_over(node, out)
+                _replace(rw, node, out, g)
                 continue
         elif node.prim in ("matmul_grad_a", "matmul_grad_b"):
             g, a, b = args
             sa, sb = of(a), of(b)
-            if of(g) is not None and of(g) == matmul_shape(sa, sb):
+            if of(g) is not None and of(g) == matmul_shape(sa, sb) and g not in unspread:
                 assert sa is not None and sb is not None
                 first = node.prim == "matmul_grad_a"
                 out = _matmul_adjoint(first, g, a, b, len(sa), len(sb), node, emit, of)
                 rw.take_over(node, out)
                 continue
+        elif node.prim in ("scatter", "unslice"):
+            # Indices that cannot repeat (a row of np.arange) need no np.add.at.
+            if node.prim == "scatter" and _unique_rows(node, args, fdefs, of):
+                rw.out.append(Node(node.out, "unslice", args, node.stmt, node.params))
+                continue
+        elif node.prim == "unreduce" and node.out in unspread:
+            g = args[0]
+            axis = node.param("axis")
+            out = g
+            # A scalar broadcasts as it is (and np.expand_dims would make a Python float float64).
+            if axis is not None and not node.param("keepdims") and of(g) != ():
+                dims = _expanded(of(g), axis)  # type: ignore[arg-type]
+                out = emit("np.expand_dims", (g,), node, dims, (("axis", axis),))
+            _replace(rw, node, out, g)
+            continue
         rw.keep(node)
     return rw.result(prog)
+
+
+def _replace(rw: _Rewriter, node: Node, out: Atom, original: Atom) -> None:
+    """``node`` computes ``out``: take over its operation when it was just emitted for it."""
+    if out is original:
+        rw.become(node, out)
+    else:
+        rw.take_over(node, out)
+
+
+def _unspread_reductions(prog: GradProgram, shape_of: dict, of) -> set[Var]:
+    """The ``unreduce`` results that need not be spread over the reduction's input.
+
+    ``unreduce(g, ans, shape)`` spreads a reduction's adjoint over the input's shape. Where every
+    use of it is elementwise and meets a factor or term of that full shape anyway (or is put back
+    by ``unslice``/``scatter``, which broadcast), the unspread ``g`` gives the same values, and
+    the arithmetic on the way (``/ count``, ``* 2``) stays on scalars instead of passing over an
+    array. Uses through a product or quotient with a scalar are followed.
+    """
+    readers: dict[Var, list[tuple[Node, int]]] = {}
+    for n in prog.backward:
+        for k, a in enumerate(n.args):
+            if isinstance(a, Var):
+                readers.setdefault(a, []).append((n, k))
+    results = {g for g in prog.grads if isinstance(g, Var)}
+
+    def tolerant(v: Var, full: tuple, depth: int = 0) -> bool:
+        if v in results or depth > 8 or not readers.get(v):
+            return False
+        for n, k in readers[v]:
+            if n.prim in ("scatter", "unslice") and k == 0:
+                continue
+            if n.prim == "neg" or (n.prim == "unbroadcast" and k == 0 and of(n.args[1]) == full):
+                if not tolerant(n.out, full, depth + 1):
+                    return False
+                continue
+            if n.prim not in ("mul", "div", "add", "sub") or (n.prim == "div" and k == 1):
+                return False
+            other = of(n.args[1 - k])
+            if other == full:
+                continue  # the other operand spreads it in the same pass
+            if other == () and n.prim in ("mul", "div") and tolerant(n.out, full, depth + 1):
+                continue
+            return False
+        return True
+
+    found = set()
+    for n in prog.backward:
+        if n.prim != "unreduce":
+            continue
+        full = of(n.out)
+        g_shape, ans_shape = of(n.args[0]), of(n.args[1])
+        if full is None or g_shape is None or g_shape != ans_shape:
+            continue  # g is lazily larger than the result: it must be summed first
+        if tolerant(n.out, full):
+            found.add(n.out)
+    return found
+
+
+def _unique_rows(node: Node, args: tuple[Atom, ...], fdefs, of) -> bool:
+    """Whether an index surely reads no element twice: its arrays broadcast to one vector and one
+    of them is ``np.arange(...)`` (``x[np.arange(m), y]``), so every row is read once."""
+    template = node.param("index")
+    parts = list(template[1:]) if template[0] == "t" else [template]
+    read = args[1:]  # ("v", k) is the k-th argument of the read, x[...] (here after g)
+    arrays = [read[p[1]] for p in parts if p[0] == "v" and of(read[p[1]]) != ()]
+    if not arrays or any(p[0] == "v" and of(read[p[1]]) is None for p in parts):
+        return False
+    shapes = {of(a) for a in arrays}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        return False
+    return any(isinstance(a, Var) and a in fdefs and fdefs[a].prim == "np.arange" for a in arrays)
+
+
+def _parameter_dtype_values(prog: GradProgram, unspread: set[Var]) -> set[Var]:
+    """Values whose dtype is surely the floating dtype the declared arrays share.
+
+    With --shapes, the declared arrays are taken to share one floating dtype (float32 or float64);
+    Python numbers (scalar parameters, constants, the seed, sizes) are "weak" under NumPy's
+    promotion rules and do not change it. So a value has that dtype when it is computed from at
+    least one such array and otherwise from weak numbers, masks and index arrays (not from a
+    NumPy function of Python numbers alone, which is float64).
+    """
+    declared = prog.shapes or {}
+    kind: dict[Var, str] = {prog.seed: "weak"}
+    for p in prog.function.params:
+        shape = declared.get(p.name)
+        kind[p.var] = "weak" if shape == () else "array" if shape is not None else "unknown"
+
+    def of(a: Atom) -> str:
+        return "weak" if isinstance(a, Const) else kind.get(a, "unknown")
+
+    for n in [*prog.forward, *prog.backward]:
+        kinds = {of(a) for a in n.args}
+        p = PRIMS[n.prim]
+        if p.kind in ("compare", "and") or n.prim in ("and_", "or_"):
+            out = "mask"
+        elif n.prim in ("shape", "np.shape", "size", "np.size", "len", "ndim", "np.arange"):
+            out = "index"
+        elif n.prim == "getitem":
+            out = of(n.args[0])
+        elif n.out in unspread:  # replaced by its g, which it no longer casts
+            out = of(n.args[0])
+        elif n.prim in ("unbroadcast", "scatter", "unslice", "unreduce", "extremum_share"):
+            out = "array" if of(n.args[1]) == "array" else "unknown"  # made like an array
+        elif "unknown" in kinds:
+            out = "unknown"
+        elif "array" in kinds:
+            out = "array"  # weak numbers, masks and indices do not change an array's dtype
+        elif kinds <= {"weak", "index"} and p.module != "numpy" and p.kind != "helper":
+            out = "weak"  # Python arithmetic on Python numbers
+        else:
+            out = "unknown"  # float64 from NumPy, or a mask turned into numbers
+        kind[n.out] = out
+    return {v for v, k in kind.items() if k == "array"}
+
+
+def _expanded(shape: Shape, axis: int | tuple[int, ...]) -> Shape:
+    """The shape ``np.expand_dims`` gives: length-1 axes at the positions ``axis`` names."""
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    rank = len(shape) + len(axes)
+    at = {a % rank for a in axes}
+    rest = iter(shape)
+    return tuple(1 if i in at else next(rest) for i in range(rank))
 
 
 def _axis(axes: tuple[int, ...]) -> int | tuple[int, ...]:

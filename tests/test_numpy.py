@@ -94,11 +94,11 @@ def arg_value(spec: Any, rng: np.random.Generator, dtype: Any) -> Any:
 
 AXIS0 = None  # fixed
 NP_RESHAPE = None  # fixed
-CONCAT = "BUG: np.concatenate/np.stack, listed as supported in issue 3, are rejected"
+CONCAT = None  # fixed
 BATCHED_MV = None  # fixed
 VECTOR_STACK = None  # fixed
-OUTER_ND = "BUG: np.outer flattens its inputs; the adjoint keeps the flattened shape"
-INNER_ND = "BUG: np.inner of a matrix uses the vector rule g * y (broadcast error)"
+OUTER_ND = None  # fixed
+INNER_ND = None  # fixed
 POW_ARRAY = None  # fixed
 POWER_LOG = None  # fixed
 SEED32 = None  # fixed
@@ -442,6 +442,60 @@ case(
     "x,y",
     bug=INNER_ND,
 )
+# np.outer flattens its inputs (the adjoints are laid out back as them); np.inner contracts the
+# last axes of any ranks (a scalar operand makes it a product)
+for _sx, _sy in [((2, 3), (2, 2)), ((4,), (2, 3)), ((2, 3, 2), (3,)), (None, (4,)), ((3,), None)]:
+    case(
+        f"np.outer-{S(_sx)}-{S(_sy)}",
+        ("np.outer",),
+        {"x": A(_sx), "y": A(_sy)},
+        "np.outer(x, y)",
+        "x,y",
+    )
+for _sx, _sy in [
+    ((4,), (3, 4)),
+    ((2, 3, 4), (4,)),
+    ((2, 3, 4), (5, 4)),
+    (None, (3,)),
+    ((2, 3), None),
+]:
+    case(
+        f"np.inner-{S(_sx)}-{S(_sy)}",
+        ("np.inner",),
+        {"x": A(_sx), "y": A(_sy)},
+        "np.inner(x, y)",
+        "x,y",
+    )
+case(
+    "np.inner-vv-broadcast-by-a-vector",  # the scalar result's adjoint arrives vector-sized
+    ("np.inner", "mul"),
+    {"x": A((4,)), "y": A((4,)), "v": A((3,))},
+    "np.inner(x, y) * v",
+    "x,y,v",
+)
+case(
+    "np.inner-mm-plus-row",
+    ("np.inner", "add"),
+    {"x": A((3, 4)), "y": A((2, 4)), "b": A((2,))},
+    "np.tanh(np.inner(x, y) + b)",
+    "x,y,b",
+)
+case(
+    "np.outer-unweighted",
+    ("np.outer", "np.sum"),
+    {"x": A((2, 3)), "y": A((4,))},
+    "np.sum(np.outer(x, y) ** 2)",
+    "x,y",
+    weighted=False,
+)
+case(
+    "np.inner-unweighted",
+    ("np.inner", "np.sum"),
+    {"x": A((2, 3, 4)), "y": A((4,))},
+    "np.sum(np.inner(x, y))",
+    "x,y",
+    weighted=False,
+)
 
 # -- layout: transpose, reshape, expand_dims, squeeze
 case("transpose-matrix", ("transpose",), {"x": A((3, 4))}, "x.T", "x")
@@ -577,31 +631,107 @@ case(
     "x",
     lines=("z = x - np.max(x, axis=1, keepdims=True)",),
 )
-case(
-    "np.concatenate",
-    (),
-    {"x": A((2, 3)), "y": A((1, 3))},
-    "np.concatenate([x, y ** 2])",
-    "x,y",
-    bug=CONCAT,
-)
-case(
-    "np.concatenate-axis-1",
-    (),
-    {"x": A((2, 3)), "y": A((2, 1))},
-    "np.concatenate([x, y], axis=1)",
-    "x,y",
-    bug=CONCAT,
-)
-case("np.stack", (), {"x": A((3,)), "y": A((3,))}, "np.stack([x, x * y])", "x,y", bug=CONCAT)
-case(
-    "np.stack-axis-1",
-    (),
-    {"x": A((3,)), "y": A((3,))},
-    "np.stack([x, y], axis=1)",
-    "x,y",
-    bug=CONCAT,
-)
+
+# -- joining: np.concatenate and np.stack of listed parts; each part gets its piece of the adjoint.
+# Parts may be any expressions: constants, data (d, never in --wrt) and the same value twice.
+JOINS = [  # (id, expression, parameters, --wrt)
+    ("np.concatenate", "np.concatenate([x, y ** 2])", {"x": A((2, 3)), "y": A((1, 3))}, "x,y"),
+    (
+        "np.concatenate-axis-1",
+        "np.concatenate([x, y], axis=1)",
+        {"x": A((2, 3)), "y": A((2, 1))},
+        "x,y",
+    ),
+    (
+        "np.concatenate-vectors",
+        "np.concatenate([x, np.exp(y)])",
+        {"x": A((3,)), "y": A((2,))},
+        "x,y",
+    ),
+    (
+        "np.concatenate-three-axis-1",
+        "np.concatenate([x, y, z], axis=-1)",
+        {"x": A((2, 3)), "y": A((2, 1)), "z": A((2, 2))},
+        "x,y,z",
+    ),
+    (
+        "np.concatenate-3d-axis-0",
+        "np.concatenate((x, y), axis=0)",
+        {"x": A((2, 3, 2)), "y": A((1, 3, 2))},
+        "x,y",
+    ),
+    (
+        "np.concatenate-3d-axis-2",
+        "np.concatenate([x, y], 2)",
+        {"x": A((2, 3, 2)), "y": A((2, 3, 1))},
+        "x,y",
+    ),
+    (
+        "np.concatenate-3d-axis-minus-2",
+        "np.concatenate([y, x * y], axis=-2)",
+        {"x": A((2, 1, 2)), "y": A((2, 1, 2))},
+        "x,y",
+    ),
+    (
+        "np.concatenate-data-and-constants",
+        "np.concatenate([d, 2.0 * x, np.ones_like(x), x], axis=1)",
+        {"x": A((2, 3)), "d": A((2, 1))},
+        "x",
+    ),
+    ("np.concatenate-one-part", "np.concatenate([x]) * x", {"x": A((2, 3))}, "x"),
+    (
+        "np.concatenate-broadcast-adjoint",  # the result's adjoint arrives larger than the result
+        "np.concatenate([x, s * x]) + m",
+        {"x": A((2,)), "s": A(None), "m": A((3, 4))},
+        "x,s,m",
+    ),
+    ("np.stack", "np.stack([x, x * y])", {"x": A((3,)), "y": A((3,))}, "x,y"),
+    ("np.stack-axis-1", "np.stack([x, y], axis=1)", {"x": A((3,)), "y": A((3,))}, "x,y"),
+    (
+        "np.stack-matrices-axis-1",
+        "np.stack((x, y, x), 1)",
+        {"x": A((2, 3)), "y": A((2, 3))},
+        "x,y",
+    ),
+    (
+        "np.stack-matrices-axis-minus-1",
+        "np.stack([x, np.tanh(y)], axis=-1)",
+        {"x": A((2, 3)), "y": A((2, 3))},
+        "x,y",
+    ),
+    ("np.stack-axis-minus-3", "np.stack([x, y], axis=-3)", {"x": A((2, 3)), "y": A((2, 3))}, "x,y"),
+    ("np.stack-python-floats", "np.stack([s, s * t, 1.5])", {"s": A(None), "t": A(None)}, "s,t"),
+    (
+        "np.stack-data-and-constants",
+        "np.stack([d, x, np.zeros_like(x)], axis=0)",
+        {"x": A((4,)), "d": A((4,))},
+        "x",
+    ),
+    ("np.stack-one-part", "np.stack([x], axis=1)", {"x": A((2, 3))}, "x"),
+    (
+        "np.stack-broadcast-adjoint",
+        "np.stack([x, y]) * col",
+        {"x": A((3,)), "y": A((3,)), "col": A((4, 1, 1))},
+        "x,y,col",
+    ),
+    (
+        "np.stack-of-concatenate",
+        "np.stack([np.concatenate([x, y]), np.concatenate([y, x])], axis=-1)",
+        {"x": A((2,)), "y": A((3,))},
+        "x,y",
+    ),
+]
+for _id, _expr, _params, _wrt in JOINS:
+    _joins = tuple(p for p in ("np.concatenate", "np.stack") if p + "(" in _expr)
+    case(_id, _joins, _params, _expr, _wrt, bug=CONCAT)
+for _expr, _params in [
+    ("np.sum(np.concatenate([x, y]) + s)", {"x": A((2, 3)), "y": A((1, 3)), "s": A(None)}),
+    ("np.sum(np.stack([x, y], axis=-1) * s)", {"x": A((3,)), "y": A((3,)), "s": A(None)}),
+]:
+    _joins = tuple(p for p in ("np.concatenate", "np.stack") if p + "(" in _expr)
+    case(
+        f"unweighted-{_expr}", _joins, _params, _expr, ",".join(_params), bug=CONCAT, weighted=False
+    )
 
 # -- costs that reduce a broadcast value directly (no weight): the adjoint of the smaller operand
 # is the sum over the broadcast axes
@@ -760,13 +890,36 @@ def test_maximum_minimum_ties_follow_the_policy(fn, x, y, dx, dy, dtype):
     assert KINK_POLICY[fn[len("np.") :]] in text
 
 
-def test_relu_at_zero_follows_the_maximum_policy():
+BOUNDS = [
+    # np.maximum/np.minimum against a constant: the gradient at the kink is 0 (relu'(0) = 0)
+    ("np.maximum(z, 0)", [-1.0, 0.0, 2.0], [0.0, 0.0, 1.0], "maximum_bound"),
+    ("np.maximum(0.0, z)", [-1.0, 0.0, 2.0], [0.0, 0.0, 1.0], "maximum_bound"),
+    ("np.minimum(z, 1.5)", [1.0, 1.5, 2.0], [1.0, 0.0, 0.0], "minimum_bound"),
+    ("np.minimum(1.5, z)", [1.0, 1.5, 2.0], [1.0, 0.0, 0.0], "minimum_bound"),
+]
+
+
+@pytest.mark.parametrize("expr, z, expected, policy", BOUNDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maximum_minimum_against_a_constant_follow_the_bound_policy(
+    expr, z, expected, policy, dtype
+):
     call, text = vag(
-        "import numpy as np\n\n\ndef f(z):\n    return np.sum(np.maximum(z, 0))\n", "z"
+        f"import numpy as np\n\n\ndef f(z):\n    h = {expr}\n    return np.sum(h * h)\n", "z"
     )
-    _, g = call(np.array([-1.0, 0.0, 2.0]))
-    np.testing.assert_array_equal(g, [0.0, 1.0, 1.0])  # the tie goes to z, the first argument
-    assert KINK_POLICY["maximum"] in text
+    _, g = call(np.array(z, dtype))
+    z_arr = np.array(z, dtype)
+    h = np.maximum(z_arr, 0) if "maximum" in expr else np.minimum(z_arr, 1.5)
+    np.testing.assert_array_equal(g, 2 * h * np.array(expected, dtype))
+    assert g.dtype == dtype
+    assert KINK_POLICY[policy] in text
+
+
+def test_relu_mask_is_read_from_the_result_so_z_is_not_stored():
+    source = "import numpy as np\n\n\ndef f(z, w):\n    h = np.maximum(z, 0)\n    return h @ w\n"
+    text = compile_source(source, "z", shapes="z=(m, n), w=(n,)").text
+    assert "return f, (w, h)" in text  # the tape: z is not kept alive for the backward pass
+    assert "df_dh = np.outer(df, w)" in text and "df_dz = df_dh * (h > 0)" in text
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -808,12 +961,38 @@ def test_max_min_reduction_ties_share_the_gradient(expr, x, expected, dtype):
     assert KINK_POLICY["amax"] in text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: np.prod's rule divides by x: NaN where x == 0")
 def test_prod_with_a_zero_factor():
     call, _ = vag("import numpy as np\n\n\ndef f(x):\n    return np.prod(x)\n", "x")
     with np.errstate(all="ignore"):
         _, g = call(np.array([0.0, 2.0, 3.0]))
     np.testing.assert_array_equal(g, [6.0, 0.0, 0.0])  # the product of the others
+
+
+PROD_ZEROS = [
+    # (expression, x, expected: g times the product of the other factors of each product)
+    ("np.prod(x)", [[0.0, 2.0], [3.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]),  # two zeros: all 0
+    ("np.sum(np.prod(x, axis=1))", [[0.0, 2.0, 3.0], [1.0, 2.0, 4.0]], [[6, 0, 0], [8, 4, 2]]),
+    ("np.sum(np.prod(x, axis=-2))", [[0.0, 2.0], [5.0, 0.0]], [[5.0, 0.0], [0.0, 2.0]]),
+    ("np.sum(x.prod(axis=0, keepdims=True) * w)", [[0.0, 2.0], [5.0, 3.0]], [[5, 9], [0, 6]]),
+    (
+        "np.sum(np.prod(x, axis=(0, -1)) * w)",
+        [[[0.0], [2.0]], [[4.0], [1.0]]],
+        [[[4], [3]], [[0], [6]]],
+    ),
+]
+
+
+@pytest.mark.parametrize("expr, x, expected", PROD_ZEROS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prod_gradient_at_zero_factors(expr, x, expected, dtype):
+    call, text = vag(f"import numpy as np\n\n\ndef f(x, w):\n    return {expr}\n", "x")
+    x = np.array(x, dtype)
+    w = np.array([1.0, 3.0], dtype)  # weights the products, where the case reads w
+    with np.errstate(all="raise"):  # no division by zero, no 0 * inf
+        _, g = call(x, w)
+    np.testing.assert_array_equal(g, np.array(expected, dtype))
+    assert g.dtype == dtype and g.shape == x.shape
+    assert "prod_grad(" in text
 
 
 # ---- no NaN from the branch not taken ---------------------------------------------------------

@@ -382,38 +382,162 @@ def test_scatter_dtype():
     assert H.scatter(np.ones(2), np.zeros(3, dtype=int), np.s_[1:]).dtype == np.float64
 
 
-# --- unconcatenate / unstack --------------------------------------------------------------------
+# --- concatenate_ends / unconcatenate / unstack -------------------------------------------------
+
+
+def test_concatenate_ends():
+    assert H.concatenate_ends(np.zeros(2), np.zeros(3)) == (2, 5)
+    parts = [np.zeros((2, 1)), np.zeros((2, 0)), np.zeros((2, 2))]
+    assert H.concatenate_ends(*parts, axis=1) == (1, 1, 3)  # an empty part ends where it starts
+    assert H.concatenate_ends(*parts, axis=-1) == (1, 1, 3)
+    assert H.concatenate_ends(np.zeros((4, 2)), axis=0) == (4,)
 
 
 def test_unconcatenate_vectors():
-    parts = [np.zeros(2), np.zeros(3)]
-    first, second = H.unconcatenate(np.array([0.0, 1.0, 2.0, 3.0, 4.0]), parts)
-    assert_exact(first, [0.0, 1.0])
-    assert_exact(second, [2.0, 3.0, 4.0])
+    g = np.array([0.0, 1.0, 2.0, 3.0, 4.0])  # the adjoint of np.concatenate([a, b]), a 2 long
+    assert_exact(H.unconcatenate(g, (2, 5), 0), [0.0, 1.0])
+    assert_exact(H.unconcatenate(g, (2, 5), 1), [2.0, 3.0, 4.0])
 
 
 def test_unconcatenate_along_axis_1():
     g = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    pieces = H.unconcatenate(g, [np.zeros((2, 1)), np.zeros((2, 0)), np.zeros((2, 2))], axis=1)
-    assert [np.shape(p) for p in pieces] == [(2, 1), (2, 0), (2, 2)]
-    assert_exact(pieces[0], [[1.0], [4.0]])
-    assert_exact(pieces[2], [[2.0, 3.0], [5.0, 6.0]])
+    ends = (1, 1, 3)  # parts of widths 1, 0 and 2
+    assert_exact(H.unconcatenate(g, ends, 0, axis=1), [[1.0], [4.0]])
+    assert np.shape(H.unconcatenate(g, ends, 1, axis=1)) == (2, 0)
+    assert_exact(H.unconcatenate(g, ends, 2, axis=1), [[2.0, 3.0], [5.0, 6.0]])
 
 
-def test_unconcatenate_negative_axis():
+def test_unconcatenate_negative_axis_and_3d():
     g = np.array([[1.0, 2.0, 3.0]])
-    left, right = H.unconcatenate(g, [np.zeros((1, 2)), np.zeros((1, 1))], axis=-1)
-    assert_exact(left, [[1.0, 2.0]])
-    assert_exact(right, [[3.0]])
+    assert_exact(H.unconcatenate(g, (2, 3), 0, axis=-1), [[1.0, 2.0]])
+    assert_exact(H.unconcatenate(g, (2, 3), 1, axis=-1), [[3.0]])
+    g = np.arange(12.0).reshape(2, 3, 2)  # parts of 1 and 2 along axis -2
+    assert_exact(H.unconcatenate(g, (1, 3), 0, axis=-2), [[[0.0, 1.0]], [[6.0, 7.0]]])
+    assert_exact(H.unconcatenate(g, (1, 3), 1, axis=1), [[[2, 3], [4, 5]], [[8, 9], [10, 11]]])
+
+
+def test_unconcatenate_keeps_the_dtype_and_takes_a_view():
+    g = np.array([1.0, 2.0, 3.0], F32)
+    piece = H.unconcatenate(g, (1, 3), 1)
+    assert_exact(piece, [2.0, 3.0], F32)
+    assert piece.base is g  # no copy: the slice of g that is the part's
 
 
 def test_unstack_axis_0_and_1():
     g = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    rows = H.unstack(g)
-    assert len(rows) == 2
-    assert_exact(rows[0], [1.0, 2.0, 3.0])
-    assert_exact(rows[1], [4.0, 5.0, 6.0])
-    cols = H.unstack(g, axis=1)
-    assert len(cols) == 3
-    assert_exact(cols[2], [3.0, 6.0])
-    assert_exact(H.unstack(g, axis=-1)[0], [1.0, 4.0])
+    assert_exact(H.unstack(g, 0), [1.0, 2.0, 3.0])
+    assert_exact(H.unstack(g, 1), [4.0, 5.0, 6.0])
+    assert_exact(H.unstack(g, 2, axis=1), [3.0, 6.0])
+    assert_exact(H.unstack(g, 0, axis=-1), [1.0, 4.0])
+
+
+def test_unstack_3d_and_scalars():
+    g = np.arange(8.0).reshape(2, 2, 2)  # np.stack of two (2, 2) parts along axis -1
+    assert_exact(H.unstack(g, 1, axis=-1), [[1.0, 3.0], [5.0, 7.0]])
+    assert_exact(H.unstack(g, 0, axis=1), [[0.0, 1.0], [4.0, 5.0]])
+    assert H.unstack(np.array([2.5, 4.0], F32), 1) == 4.0  # a stack of scalars: one scalar
+
+
+# --- prod_grad: g times the product of the other factors -----------------------------------------
+
+
+def test_prod_grad_whole_array():
+    x = np.array([[2.0, 3.0], [4.0, 0.5]])  # product 12
+    assert_exact(H.prod_grad(1.0, x, 12.0), [[6.0, 4.0], [3.0, 24.0]])  # 12 / x, but no division
+    assert_exact(H.prod_grad(2.0, x, 12.0), [[12.0, 8.0], [6.0, 48.0]])
+
+
+def test_prod_grad_zero_factors():
+    # one zero: only it gets a gradient (the product of the others); two zeros: none does
+    assert_exact(H.prod_grad(1.0, np.array([0.0, 2.0, 3.0]), 0.0), [6.0, 0.0, 0.0])
+    assert_exact(H.prod_grad(1.0, np.array([0.0, 2.0, 0.0]), 0.0), [0.0, 0.0, 0.0])
+    x = np.array([[0.0, 2.0, 3.0], [1.0, 2.0, 4.0]])
+    out = H.prod_grad(np.array([1.0, 2.0]), x, np.array([0.0, 8.0]), axis=1)
+    assert_exact(out, [[6.0, 0.0, 0.0], [16.0, 8.0, 4.0]])  # row 1: 2 * (8, 4, 2)
+
+
+@pytest.mark.parametrize("axis", [0, -2])
+def test_prod_grad_axis_0(axis):
+    x = np.array([[0.0, 2.0], [5.0, 3.0]])
+    out = H.prod_grad(np.array([1.0, 10.0]), x, np.array([0.0, 6.0]), axis=axis)
+    assert_exact(out, [[5.0, 30.0], [0.0, 20.0]])  # column 0: (5, 0); column 1: 10 * (3, 2)
+
+
+def test_prod_grad_keepdims_and_axis_tuple():
+    x = np.array([[[1.0, 2.0], [3.0, 0.0]], [[2.0, 1.0], [1.0, 2.0]]])  # (2, 2, 2)
+    # over axes 0 and 2: for j = 0 the factors are 1, 2, 2, 1 (product 4); for j = 1: 3, 0, 1, 2
+    g = np.array([[[1.0], [1.0]]])
+    out = H.prod_grad(g, x, np.array([[[4.0], [0.0]]]), axis=(0, -1), keepdims=True)
+    assert_exact(out, [[[4.0, 2.0], [0.0, 6.0]], [[2.0, 4.0], [0.0, 0.0]]])
+    out = H.prod_grad(np.array([1.0, 1.0]), x, np.array([4.0, 0.0]), axis=(2, 0))
+    assert_exact(out, [[[4.0, 2.0], [0.0, 6.0]], [[2.0, 4.0], [0.0, 0.0]]])
+
+
+def test_prod_grad_lazily_broadcast_g():
+    x = np.array([[2.0, 3.0], [4.0, 5.0]])
+    # g for the product over axis 1 (shape (2,)) arrives as a (3, 2) adjoint: summed first
+    g = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])  # sums to (2, 2)
+    out = H.prod_grad(g, x, np.array([6.0, 20.0]), axis=1)
+    assert_exact(out, [[6.0, 4.0], [10.0, 8.0]])
+    # a Python float seed keeps a float32 x float32
+    out = H.prod_grad(1.0, np.array([2.0, 4.0], F32), F32(8.0))
+    assert_exact(out, [4.0, 2.0], F32)
+
+
+def test_prod_grad_scalar_and_empty():
+    assert H.prod_grad(3.0, 2.5, 2.5) == 3.0  # the product of one factor: no others
+    out = H.prod_grad(np.ones(2), np.zeros((2, 0)), np.ones(2), axis=1)
+    assert_exact(out, np.zeros((2, 0)))
+
+
+# --- inner_grad_a / inner_grad_b: np.inner contracts the last axes -------------------------------
+
+
+def test_inner_grad_vectors():
+    a, b = np.array([1.0, 2.0]), np.array([3.0, 5.0])
+    assert_exact(H.inner_grad_a(2.0, a, b), [6.0, 10.0])  # g * b
+    assert_exact(H.inner_grad_b(2.0, a, b), [2.0, 4.0])  # g * a
+
+
+def test_inner_grad_matrix_and_vector():
+    a = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])  # (3, 2)
+    b = np.array([1.0, -1.0])  # np.inner(a, b) has shape (3,)
+    g = np.array([1.0, 2.0, 0.5])
+    assert_exact(H.inner_grad_a(g, a, b), [[1.0, -1.0], [2.0, -2.0], [0.5, -0.5]])  # g_i * b
+    assert_exact(H.inner_grad_b(g, a, b), [9.5, 13.0])  # 1+6+2.5, 2+8+3: sum of g_i * a_i
+    # and the other way round: np.inner(b, a) has shape (3,) too
+    assert_exact(H.inner_grad_a(g, b, a), [9.5, 13.0])
+    assert_exact(H.inner_grad_b(g, b, a), [[1.0, -1.0], [2.0, -2.0], [0.5, -0.5]])
+
+
+def test_inner_grad_matrices():
+    a = np.array([[1.0, 0.0], [0.0, 2.0]])  # (2, 2): rows a_i
+    b = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 3.0]])  # (3, 2): rows b_j; result (2, 3)
+    g = np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
+    # da_i = sum_j g_ij b_j: row 0 = b_0 + b_2 = (1, 4); row 1 = 2 b_1 = (4, 0)
+    assert_exact(H.inner_grad_a(g, a, b), [[1.0, 4.0], [4.0, 0.0]])
+    # db_j = sum_i g_ij a_i: b_0 <- a_0 = (1, 0); b_1 <- 2 a_1 = (0, 4); b_2 <- a_0 = (1, 0)
+    assert_exact(H.inner_grad_b(g, a, b), [[1.0, 0.0], [0.0, 4.0], [1.0, 0.0]])
+
+
+def test_inner_grad_3d():
+    a = np.ones((2, 3, 2))
+    b = np.array([[1.0, 2.0]])  # (1, 2): np.inner(a, b) has shape (2, 3, 1)
+    g = np.full((2, 3, 1), 2.0)
+    assert_exact(H.inner_grad_a(g, a, b), np.broadcast_to([2.0, 4.0], (2, 3, 2)))
+    assert_exact(H.inner_grad_b(g, a, b), [[12.0, 12.0]])  # six rows of ones, each times 2
+
+
+def test_inner_grad_with_a_scalar_is_a_product():
+    b = np.array([1.0, 2.0, 3.0])  # np.inner(2.0, b) == 2.0 * b
+    g = np.array([1.0, 1.0, 2.0])
+    assert H.inner_grad_a(g, 2.0, b) == 9.0  # 1 + 2 + 6
+    assert_exact(H.inner_grad_b(g, 2.0, b), [2.0, 2.0, 4.0])
+    assert_exact(H.inner_grad_a(g, b, 2.0), [2.0, 2.0, 4.0])
+    assert H.inner_grad_b(g, b, 2.0) == 9.0
+
+
+def test_inner_grad_float32():
+    a, b = np.array([1.0, 2.0], F32), np.array([[3.0, 5.0]], F32)
+    assert_exact(H.inner_grad_a(np.array([2.0], F32), a, b), [6.0, 10.0], F32)
+    assert_exact(H.inner_grad_b(np.array([2.0], F32), a, b), [[2.0, 4.0]], F32)
