@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import os
 import random
 import sys
@@ -28,6 +29,7 @@ from .api import (
 )
 from .errors import SrcdiffError
 from .irtext import format_program
+from .shapes import Shape, format_shapes
 
 DESCRIPTION = """\
 Differentiate a Python function in reverse mode and write its gradient as a standalone module.
@@ -158,22 +160,85 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def check_values(fn: Any, given: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Values for every parameter: --at first, then defaults, then seeded random numbers in (0.25, 0.75)."""
+def check_values(
+    fn: Any,
+    given: dict[str, Any],
+    seed: int,
+    shapes: dict[str, Shape] | None = None,
+    wrt: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Values for every parameter: --at first, then defaults, then seeded random numbers in (0.25, 0.75).
+
+    A parameter with a declared array shape gets an array of such numbers. Each named dimension
+    takes its size from an --at array that has it (``--at y=[0, 2, 1]`` makes m = 3), else a small
+    size of its own (3, 4, 5, ... in order of appearance, so that a transposed matrix cannot pass
+    for the right one).
+    """
     import inspect
 
     rng = random.Random(seed)
     sig = inspect.signature(fn)
+    sizes = dimension_sizes(given, shapes or {})
     values: dict[str, Any] = {}
     for name, param in sig.parameters.items():
+        declared = (shapes or {}).get(name)
         if name in given:
             values[name] = given[name]
+            if declared:
+                import numpy as np
+
+                # a parameter differentiated is float; data keeps its type (integer labels)
+                values[name] = np.asarray(given[name], dtype=float if name in wrt else None)
         elif param.default is not inspect.Parameter.empty:
             values[name] = param.default
+        elif declared:
+            import numpy as np
+
+            shape = tuple(sizes[d] if isinstance(d, str) else d for d in declared)
+            count = math.prod(shape)
+            # Inside the domain of log, sqrt, asin, acos, atanh and away from the kinks at 0.
+            data = [round(rng.uniform(0.25, 0.75), 6) for _ in range(count)]
+            values[name] = np.array(data, dtype=float).reshape(shape)
         else:
-            # Inside the domain of log, sqrt, asin, acos, atanh and away from the kinks of abs/max at 0.
             values[name] = round(rng.uniform(0.25, 0.75), 6)
     return values
+
+
+def dimension_sizes(given: dict[str, Any], shapes: dict[str, Shape]) -> dict[str, int]:
+    """A size for every named dimension: from the --at arrays first, then 3, 4, 5, ..."""
+    sizes: dict[str, int] = {}
+    for name, declared in shapes.items():
+        if name not in given:
+            continue
+        actual = _nested_shape(given[name])
+        if len(actual) != len(declared):
+            raise UsageError(
+                f"--at {name} has {len(actual)} dimensions, but --shapes declares {name}={format_shapes({name: declared}).split('=', 1)[1]}"
+            )
+        for d, n in zip(declared, actual):
+            if isinstance(d, int) and d != n or sizes.setdefault(str(d), n) != n:
+                raise UsageError(
+                    f"--at {name} has shape {actual}, which does not fit --shapes {format_shapes({name: declared})} and the other --at values"
+                )
+    free = 3
+    for declared in shapes.values():
+        for d in declared:
+            if isinstance(d, str) and d not in sizes:
+                while free in sizes.values():
+                    free += 1
+                sizes[d] = free
+                free += 1
+    return sizes
+
+
+def _nested_shape(value: Any) -> tuple[int, ...]:
+    """The shape of a number or a nested list of numbers (rows must have equal lengths)."""
+    if not isinstance(value, (list, tuple)):
+        return ()
+    inner = {_nested_shape(v) for v in value}
+    if len(inner) != 1:
+        raise UsageError(f"--at: the rows of {value!r} have different lengths")
+    return (len(value), *inner.pop())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,12 +284,18 @@ def run(args: argparse.Namespace) -> int:
         write_atomically(out_path, gen.text)
         print(f"srcdiff: wrote {out_path}", file=sys.stderr)
     if args.check:
-        return run_check(path, gen.text, gen.function, wrt, given, args.seed)
+        return run_check(path, gen.text, gen.function, wrt, given, args.seed, gen.program.shapes)
     return 0
 
 
 def run_check(
-    path: Path, text: str, function: str, wrt: list[str], given: dict[str, Any], seed: int
+    path: Path,
+    text: str,
+    function: str,
+    wrt: list[str],
+    given: dict[str, Any],
+    seed: int,
+    shapes: dict[str, Shape] | None = None,
 ) -> int:
     """Import the user's file and the generated module, gradient-check, print the table.
 
@@ -237,19 +308,27 @@ def run_check(
         fn = import_function(path, function)
     except Exception as e:  # the user's module raised while importing
         raise UsageError(f"--check: importing {path} raised {type(e).__name__}: {e}") from None
-    values = check_values(fn, given, seed)
+    values = check_values(fn, given, seed, shapes, wrt)
     module = load_generated(text, f"{function}_grad")
     bound = bind_arguments(fn, [], values)
-    shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+    shown = ", ".join(f"{k}={_describe(v)}" for k, v in values.items())
     try:
         report = check_gradient(fn, getattr(module, f"{function}_value_and_grad"), bound, wrt)
-    except (ArithmeticError, ValueError, TypeError) as e:
+    except (ArithmeticError, ValueError, TypeError, LookupError) as e:
         raise UsageError(
             f"--check: {function} raised {type(e).__name__}: {e} at {shown}; choose other values with --at"
         ) from None
     print(f"gradient check of {function} at {shown}")
     print(report.format())
     return 0 if report.passed else 1
+
+
+def _describe(value: Any) -> str:
+    """A value for the check's heading: arrays by dtype and shape, numbers as they are."""
+    shape = getattr(value, "shape", None)
+    if shape:
+        return f"<{value.dtype} array {'x'.join(map(str, shape))}>"
+    return repr(value)
 
 
 def build_verify_parser() -> argparse.ArgumentParser:
