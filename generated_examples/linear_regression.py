@@ -4,7 +4,7 @@ X (m, n) holds one sample per row, y (m,) the targets, w (n,) the weights and b 
 bias. By hand: dr = 2 * r / m for the residual r, dw = X.T @ dr, db = sum(dr).
 """
 
-# srcdiff: --wrt w,b
+# srcdiff: --wrt w,b --shapes "X=(m, n), y=(m,), w=(n,), b=()"
 import numpy as np
 
 

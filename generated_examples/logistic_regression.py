@@ -5,7 +5,7 @@ bias. The sigmoid is spelled out as 1 / (1 + exp(-z)) and the loss takes np.log 
 as in most course notes. By hand the gradient is dz = (p - y) / m, dw = X.T @ dz, db = sum(dz).
 """
 
-# srcdiff: --wrt w,b
+# srcdiff: --wrt w,b --shapes "X=(m, n), y=(m,), w=(n,), b=()"
 import numpy as np
 
 

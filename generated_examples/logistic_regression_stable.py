@@ -5,7 +5,7 @@ cross-entropy never forms p = sigmoid(z), so it stays finite for large |z| where
 log(1 - p) would give -inf. Its gradient is the same: dz = (sigmoid(z) - y) / m.
 """
 
-# srcdiff: --wrt w,b
+# srcdiff: --wrt w,b --shapes "X=(m, n), y=(m,), w=(n,), b=()"
 import numpy as np
 
 

@@ -6,7 +6,7 @@ np.exp so that it cannot overflow (this changes nothing in the loss), and the lo
 of each sample's correct class is picked with [np.arange(m), y].
 """
 
-# srcdiff: --wrt W1,b1,W2,b2
+# srcdiff: --wrt W1,b1,W2,b2 --shapes "W1=(d, h), b1=(h,), W2=(h, k), b2=(k,), X=(m, d), y=(m,)"
 import numpy as np
 
 

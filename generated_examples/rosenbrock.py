@@ -4,7 +4,7 @@ f(x) = sum of 100 * (x[i+1] - x[i]**2)**2 + (1 - x[i])**2 for i < n - 1; its min
 x = (1, ..., 1). Every x[i] but the first and last gets a gradient from two terms of the sum.
 """
 
-# srcdiff: --wrt x
+# srcdiff: --wrt x --shapes "x=(n,)"
 import numpy as np
 
 

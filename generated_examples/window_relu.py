@@ -5,7 +5,7 @@ u (h,) the scoring vector. Gradients for all four: dz = u * (z > 0), dW = outer(
 db = dz, du = a, dx = W.T @ dz.
 """
 
-# srcdiff: --wrt W,b,u,x
+# srcdiff: --wrt W,b,u,x --shapes "W=(h, d), b=(h,), u=(h,), x=(d,)"
 import numpy as np
 
 

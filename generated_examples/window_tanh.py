@@ -5,7 +5,7 @@ u (h,) the scoring vector. Gradients for all four: dz = u * (1 - a**2), dW = out
 db = dz, du = a, dx = W.T @ dz.
 """
 
-# srcdiff: --wrt W,b,u,x
+# srcdiff: --wrt W,b,u,x --shapes "W=(h, d), b=(h,), u=(h,), x=(d,)"
 import numpy as np
 
 

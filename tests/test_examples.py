@@ -39,6 +39,7 @@ def regenerate(path: Path) -> str:
         function=opts.get("function"),
         source_name=opts["source"],
         output=opts.get("o"),
+        shapes=opts.get("shapes"),
     ).text
 
 

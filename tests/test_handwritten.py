@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import shlex
 from pathlib import Path
 from types import ModuleType
 
@@ -96,7 +97,8 @@ def test_every_example_source_is_covered():
     for path in EXAMPLES_DIR.glob("*.py"):
         for line in path.read_text().splitlines():
             if line.startswith("# srcdiff: --wrt "):
-                marked[path.stem] = tuple(line.removeprefix("# srcdiff: --wrt ").split(","))
+                argv = shlex.split(line.removeprefix("# srcdiff: "))
+                marked[path.stem] = tuple(argv[1].split(","))
     assert marked == {name: wrt for name, (_, wrt) in HAND.EXAMPLES.items()}
 
 
