@@ -118,7 +118,7 @@ def loss_backward(tape, dJ=1.0):
     dJ_dW2 = h.T @ dJ_dlogits
     # h = np.maximum(X @ W1 + b1, 0)
     # kink policy: np.maximum(z, c) with a constant c (relu): the gradient at z == c is 0, read from the result
-    dJ_dX_W1_b1 = dJ_dh * (h > 0)
+    dJ_dX_W1_b1 = np.multiply(dJ_dh, h > 0, out=dJ_dh)
     dJ_db1 = dJ_dX_W1_b1.sum(axis=0)
     dJ_dW1 = X.T @ dJ_dX_W1_b1
     return dJ_dW1, dJ_db1, dJ_dW2, dJ_db2

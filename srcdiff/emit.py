@@ -32,6 +32,7 @@ from .prims import (
     PREC_POW,
     PREC_UNARY,
     PRIMS,
+    UFUNCS,
 )
 from .rules import KINK_POLICY
 
@@ -103,6 +104,11 @@ class Printer:
         if p.kind == "copy":
             return self.atom(n.args[0])
         if p.kind == "binop":
+            if n.param("inplace") is not None:  # np.multiply(dJ_dh, h > 0, out=dJ_dh)
+                target = self.namer.name(n.args[n.param("inplace")])
+                left, right = (self.wrap(a, PREC_IFEXP) for a in n.args)
+                ufunc = f"{self.module('numpy')}.{UFUNCS[n.prim]}"
+                return f"{ufunc}({left}, {right}, out={target})", PREC_CALL
             if n.prim == "pow":
                 left, right = n.args
                 text = f"{self.wrap(left, PREC_POW + 1)} ** {self.wrap(right, PREC_UNARY)}"

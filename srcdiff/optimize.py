@@ -592,6 +592,13 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
     return specialize(prog)
 
 
+def reuse_buffers(prog: GradProgram) -> GradProgram:
+    """With declared shapes, elementwise steps write into dead operands' buffers (see specialize)."""
+    from .specialize import reuse_buffers as reuse
+
+    return reuse(prog)
+
+
 PIPELINE: list[Pass] = [
     specialize_shapes,
     fold_constants,
@@ -613,6 +620,7 @@ PIPELINE: list[Pass] = [
     subtract_negations,
     propagate_copies,
     eliminate_dead_code,
+    reuse_buffers,
     select_tape,
 ]
 

@@ -228,3 +228,6 @@ BROADCASTING = frozenset(
     ["add", "sub", "mul", "div", "pow", "np.power", "np.maximum", "np.minimum", "np.logaddexp",
      "np.arctan2", "np.where", "np.clip"]
 )  # fmt: skip
+
+# Binary operators as NumPy ufuncs, for a step that writes into its operand's buffer (out=).
+UFUNCS = {"mul": "multiply", "add": "add", "sub": "subtract", "div": "divide"}

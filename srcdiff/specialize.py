@@ -18,9 +18,11 @@ whose dtype NumPy's promotion might change (``unbroadcast`` casts them back).
 
 from __future__ import annotations
 
-from .ir import Atom, Const, GradProgram, Node, Var
+from dataclasses import replace
+
+from .ir import Atom, Const, GradProgram, Node, Var, uses
 from .optimize import _Rewriter
-from .prims import PRIMS
+from .prims import PRIMS, UFUNCS
 from .shapes import Shape, matmul_shape, program_shapes
 
 # Helpers whose result may be a read-only view (np.broadcast_to).
@@ -70,7 +72,8 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
     # A gradient keeps its parameter's dtype only if the arithmetic did not promote it (a Python
     # float times a boolean mask is float64); where that is not proved, the final unbroadcast,
     # which casts, stays.
-    float_values = _parameter_dtype_values(prog, unspread)
+    kinds = dtype_kinds(prog, unspread)
+    float_values = {v for v, k in kinds.items() if k == "array"}
     declared = prog.shapes or {}
     scalar_params = {p.var for p in prog.function.params if declared.get(p.name) == ()}
     adjoint_params = {g: g.adjoint_of for g in prog.grads if isinstance(g, Var)}
@@ -204,8 +207,8 @@ def _unique_rows(node: Node, args: tuple[Atom, ...], fdefs, of) -> bool:
     return any(isinstance(a, Var) and a in fdefs and fdefs[a].prim == "np.arange" for a in arrays)
 
 
-def _parameter_dtype_values(prog: GradProgram, unspread: set[Var]) -> set[Var]:
-    """Values whose dtype is surely the floating dtype the declared arrays share.
+def dtype_kinds(prog: GradProgram, unspread: set[Var]) -> dict[Var, str]:
+    """What each value's dtype is known to be: "array" is the floating dtype the declared arrays share.
 
     With --shapes, the declared arrays are taken to share one floating dtype (float32 or float64);
     Python numbers (scalar parameters, constants, the seed, sizes) are "weak" under NumPy's
@@ -244,7 +247,7 @@ def _parameter_dtype_values(prog: GradProgram, unspread: set[Var]) -> set[Var]:
         else:
             out = "unknown"  # float64 from NumPy, or a mask turned into numbers
         kind[n.out] = out
-    return {v for v, k in kind.items() if k == "array"}
+    return kind
 
 
 def _expanded(shape: Shape, axis: int | tuple[int, ...]) -> Shape:
@@ -276,3 +279,57 @@ def _matmul_adjoint(first, g, a, b, rank_a, rank_b, node, emit, of) -> Atom:
     if first:
         return emit("matmul", (g, emit("transpose", (b,), node, of(b)[::-1])), node, of(a))
     return emit("matmul", (emit("transpose", (a,), node, of(a)[::-1]), g), node, of(b))
+
+
+# Operations whose result is a new array (not a view of, or the same object as, an input).
+_FRESH = frozenset(["add", "sub", "mul", "div", "neg", "matmul", "np.outer", "scatter", "unslice"])
+
+
+def reuse_buffers(prog: GradProgram) -> GradProgram:
+    """With declared shapes, an elementwise step whose array operand is not read again writes into
+    that operand's buffer, as an expert does (``dh *= h > 0``), instead of allocating another
+    array of the same size: ``dJ_dz = np.multiply(dJ_dh, h > 0, out=dJ_dh)``.
+
+    Only for matrices and larger (a batch of rows; a vector's buffer is not worth the less plain
+    line), only for a named adjoint the backward pass itself made (never a tape value, a parameter or
+    the caller's seed), of the result's shape and of the parameters' dtype, read once, by this
+    operation; the other operand must not change that dtype.
+    """
+    if prog.shapes is None:
+        return prog
+    from .optimize import named_vars
+
+    shape_of = program_shapes(prog)
+    kinds = dtype_kinds(prog, set())
+    named = named_vars(prog)
+    counts = uses(prog.backward)
+    for g in prog.grads:
+        if isinstance(g, Var):
+            counts[g] = counts.get(g, 0) + 1
+    defs = {n.out: n for n in prog.backward}
+
+    def kind(a: Atom) -> str:
+        return "weak" if isinstance(a, Const) else kinds.get(a, "unknown")
+
+    backward = []
+    for n in prog.backward:
+        if n.prim in UFUNCS and not n.params:
+            out_shape = shape_of.get(n.out)
+            for k in (0, 1) if n.prim in ("mul", "add") else (0,):
+                a, other = n.args[k], n.args[1 - k]
+                if (
+                    isinstance(a, Var)
+                    and a in named
+                    and counts.get(a) == 1
+                    and a in defs
+                    and defs[a].prim in _FRESH
+                    and kind(a) == "array"
+                    and kind(other) in ("array", "weak", "mask")
+                    and out_shape is not None
+                    and len(out_shape) >= 2  # a batch: vectors are too small to be worth it
+                    and shape_of.get(a) == out_shape
+                ):
+                    n = Node(n.out, n.prim, n.args, n.stmt, (("inplace", k),))
+                    break
+        backward.append(n)
+    return replace(prog, backward=backward)
