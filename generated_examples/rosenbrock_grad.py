@@ -20,6 +20,13 @@ def unslice(g, x, index):
     return out
 
 
+def unslice_add(out, g, index):
+    """``out`` (an adjoint buffer nothing else holds) with ``g`` added where ``x[index]`` was read
+    (ints and slices: no element twice), in place."""
+    out[index] += g
+    return out
+
+
 def rosenbrock_forward(x):
     """Compute rosenbrock and the tape: the forward values the backward pass reads."""
     x_item = x[:-1]
@@ -38,9 +45,9 @@ def rosenbrock_backward(tape, drosenbrock=1.0):
     """Gradient of rosenbrock with respect to x, given the upstream gradient drosenbrock."""
     x, x_item, diff_x, x_item_ = tape
     # return np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
-    drosenbrock_dx = unslice(drosenbrock * 200 * diff_x, x, np.s_[1:]) + unslice(
+    drosenbrock_dx = unslice_add(
+        unslice(drosenbrock * 200 * diff_x, x, np.s_[1:]),
         -drosenbrock * 400 * x_item * diff_x + drosenbrock * (2 * x_item_ - 2),
-        x,
         np.s_[:-1],
     )
     return drosenbrock_dx

@@ -148,7 +148,7 @@ class Printer:
                     f"{self.wrap(n.args[0], PREC_CALL)}.{p.symbol}({self.keywords(n)})",
                     PREC_CALL,
                 )
-            if n.prim in ("scatter", "unslice"):
+            if n.prim in ("scatter", "unslice", "scatter_add", "unslice_add"):
                 x, index = n.args[:2], self.index(n.param("index"), n.args[1:])
                 args = ", ".join(
                     [*(self.wrap(a, PREC_IFEXP) for a in x), f"{self.module('numpy')}.s_[{index}]"]

@@ -111,6 +111,20 @@ def scatter(g, x, index):
     return out
 
 
+def unslice_add(out, g, index):
+    """``out`` (an adjoint buffer nothing else holds) with ``g`` added where ``x[index]`` was read
+    (ints and slices: no element twice), in place."""
+    out[index] += g
+    return out
+
+
+def scatter_add(out, g, index):
+    """``out`` (an adjoint buffer nothing else holds) with ``g`` added where ``x[index]`` was
+    read, in place; repeated indices add up."""
+    np.add.at(out, index, g)
+    return out
+
+
 def concatenate_ends(*parts, axis=0):
     """Where each part of ``np.concatenate(parts, axis)`` ends along ``axis``: ``(2, 3)`` for
     parts 2 and 1 long. The forward pass keeps these ints, not the parts, for the backward."""

@@ -452,13 +452,19 @@ def _sum_terms(
 
 
 def merge_scatters(prog: GradProgram) -> GradProgram:
-    """Add adjoints before scattering them when a sum scatters into the same place more than once.
+    """Put the parts of an adjoint that scatter into one array into one buffer.
 
     ``unslice(a, x, i) + unslice(b, x, i)`` is ``unslice(a + b, x, i)``: the scatter is linear in
-    its first argument, and one allocation of an ``x``-sized array replaces two.
+    its first argument, and one allocation of an ``x``-sized array replaces two. Parts read from
+    different places of the same ``x`` are added into the first part's fresh buffer
+    (``unslice_add``, ``scatter_add``) instead of each filling an ``x``-sized array of zeros and
+    adding those up.
 
-    Before: ``s = unslice(a, x); t = unslice(b, x); u = add(s, t)``
-    After:  ``ab = add(a, b); u = unslice(ab, x)``
+    Before: ``s = unslice(a, x, i); t = unslice(b, x, i); u = add(s, t)``
+    After:  ``ab = add(a, b); u = unslice(ab, x, i)``
+
+    Before: ``s = unslice(a, x, i); t = unslice(b, x, j); u = add(s, t)``
+    After:  ``u = unslice_add(unslice(a, x, i), b, j)``
     """
     named = named_vars(prog)
     defs = {n.out: n for n in prog.backward}
@@ -485,21 +491,32 @@ def merge_scatters(prog: GradProgram) -> GradProgram:
                 groups.setdefault(key, []).append(d)
             else:
                 order.append(t)
-        if all(len(g) == 1 for g in groups.values()):
+        targets = [id(g[0].args[1]) for g in groups.values()]
+        if all(len(g) == 1 for g in groups.values()) and len(set(targets)) == len(targets):
             rw.keep(node)
             continue
         merged: list[Atom] = []
+        slot: dict[int, int] = {}  # x -> where in ``merged`` the buffer of x's parts stands
         for item in order:
-            if isinstance(item, tuple) and item in groups:
-                scatters = groups[item]
-                total: Atom = scatters[0].args[0]
-                for d in scatters[1:]:
-                    total = rw.emit("add", (total, d.args[0]), node)
-                first = scatters[0]
-                merged.append(rw.emit(first.prim, (total, *first.args[1:]), node))
-                rw.out[-1].params = first.params
-            else:
+            if not (isinstance(item, tuple) and item in groups):
                 merged.append(item)  # type: ignore[arg-type]
+                continue
+            scatters = groups[item]
+            total: Atom = rw.resolve(scatters[0].args[0])
+            for d in scatters[1:]:
+                total = rw.emit("add", (total, rw.resolve(d.args[0])), node)
+            first = scatters[0]
+            x = first.args[1]
+            if id(x) in slot:  # out[index] += total, into the buffer of an earlier part
+                prim = "unslice_add" if first.prim == "unslice" else "scatter_add"
+                parts = tuple(rw.resolve(a) for a in first.args[2:])
+                buffer = merged[slot[id(x)]]
+                merged[slot[id(x)]] = rw.emit(prim, (buffer, total, *parts), node)
+            else:
+                args = tuple(rw.resolve(a) for a in first.args[1:])
+                slot[id(x)] = len(merged)
+                merged.append(rw.emit(first.prim, (total, *args), node))
+            rw.out[-1].params = first.params
         rw.sum_into(node, merged)
     return rw.result(prog)
 

@@ -197,6 +197,8 @@ for _name, _arity in [
     ("matmul_grad_b", 3),
     ("scatter", None),
     ("unslice", None),
+    ("scatter_add", None),
+    ("unslice_add", None),
     ("concatenate_ends", None),
     ("unconcatenate", 3),
     ("unstack", 2),

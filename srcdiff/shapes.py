@@ -270,6 +270,8 @@ def infer_shapes(params: dict[Var, Shape | None], nodes: Iterable[Node]) -> dict
                 out = (sizes[n],)
         elif prim in ("unbroadcast", "scatter", "unslice", "matmul_grad_a"):
             out = of(args[1])  # the shape of the value the adjoint is for
+        elif prim in ("scatter_add", "unslice_add"):
+            out = of(args[0])  # the buffer, updated in place
         elif prim == "extremum_share":
             out = of(args[0])
         elif prim == "matmul_grad_b":

@@ -236,6 +236,8 @@ def dtype_kinds(prog: GradProgram, unspread: set[Var]) -> dict[Var, str]:
             out = of(n.args[0])
         elif n.out in unspread:  # replaced by its g, which it no longer casts
             out = of(n.args[0])
+        elif n.prim in ("scatter_add", "unslice_add"):
+            out = of(n.args[0])  # the buffer, updated in place
         elif n.prim in ("unbroadcast", "scatter", "unslice", "unreduce", "extremum_share"):
             out = "array" if of(n.args[1]) == "array" else "unknown"  # made like an array
         elif "unknown" in kinds:
@@ -282,7 +284,10 @@ def _matmul_adjoint(first, g, a, b, rank_a, rank_b, node, emit, of) -> Atom:
 
 
 # Operations whose result is a new array (not a view of, or the same object as, an input).
-_FRESH = frozenset(["add", "sub", "mul", "div", "neg", "matmul", "np.outer", "scatter", "unslice"])
+_FRESH = frozenset(
+    ["add", "sub", "mul", "div", "neg", "matmul", "np.outer", "scatter", "unslice"]
+    + ["scatter_add", "unslice_add"]
+)
 
 
 def reuse_buffers(prog: GradProgram) -> GradProgram:

@@ -339,6 +339,26 @@ def test_unslice_dtype():
     assert_exact(H.unslice(np.ones(2, F32), np.zeros(3, F32), np.s_[1:]), [0.0, 1.0, 1.0], F32)
 
 
+# --- unslice_add / scatter_add: more parts into the same buffer, in place ----------------------
+
+
+def test_unslice_add_adds_into_the_buffer_in_place():
+    out = H.unslice(np.array([1.0, 2.0, 3.0]), np.zeros(4), np.s_[1:])  # [0, 1, 2, 3]
+    same = H.unslice_add(out, np.array([10.0, 20.0, 30.0]), np.s_[:-1])
+    assert same is out
+    assert_exact(out, [10.0, 21.0, 32.0, 3.0])
+
+
+def test_scatter_add_adds_up_repeated_indices():
+    out = H.unslice(1.0, np.zeros(3), np.s_[0])
+    assert_exact(H.scatter_add(out, np.array([1.0, 2.0, 4.0]), np.array([2, 2, 0])), [5.0, 0.0, 3.0])
+
+
+def test_adding_parts_keeps_the_buffer_dtype():
+    out = H.unslice(np.ones(2, F32), np.zeros(3, F32), np.s_[1:])
+    assert_exact(H.unslice_add(out, 0.5, np.s_[:2]), [0.5, 1.5, 1.0], F32)
+
+
 # --- scatter: the adjoint of reading x[index] ---------------------------------------------------
 
 

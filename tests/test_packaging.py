@@ -67,7 +67,9 @@ def test_installed_wheel_generates(wheel: Path, tmp_path: Path):
 
 def test_start_up_imports_neither_sympy_nor_numpy():
     """Generating scalar code needs neither: sympy alone costs about a second of start-up."""
-    code = "import sys, srcdiff.cli; print(sorted(m for m in ('sympy', 'numpy') if m in sys.modules))"
+    code = (
+        "import sys, srcdiff.cli; print(sorted(m for m in ('sympy', 'numpy') if m in sys.modules))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
@@ -80,6 +82,8 @@ def test_generating_scalar_code_imports_neither_sympy_nor_numpy(tmp_path):
         "import sys; from srcdiff.cli import main; main([sys.argv[1], '--wrt', 'w', '-o', '-']);"
         "print(sorted(m for m in ('sympy', 'numpy') if m in sys.modules), file=sys.stderr)"
     )
-    run = subprocess.run([sys.executable, "-c", code, str(src)], capture_output=True, text=True, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(src)], capture_output=True, text=True, cwd=ROOT
+    )
     assert run.returncode == 0, run.stderr
     assert run.stderr.strip().splitlines()[-1] == "[]"

@@ -160,6 +160,8 @@ INTERNAL = {
     "matmul_grad_b": _HELPER + "the adjoint of a @ b with respect to b, any ranks",
     "scatter": _HELPER + "the adjoint of indexing, summing repeated indices",
     "unslice": _HELPER + "the adjoint of reading a slice or an int index",
+    "unslice_add": _HELPER + "adds another part of an unslice adjoint into its buffer",
+    "scatter_add": _HELPER + "adds another part of a scatter adjoint into its buffer",
     "np.reshape": "reshapes an adjoint back; the frontend lowers np.reshape(x, s) to reshape",
     "concatenate_ends": _HELPER + "where each part of np.concatenate ends (forward pass)",
     "unconcatenate": _HELPER + "the piece of np.concatenate's adjoint that is one part's",
