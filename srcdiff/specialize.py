@@ -232,12 +232,10 @@ def dtype_kinds(prog: GradProgram, unspread: set[Var]) -> dict[Var, str]:
             out = "mask"
         elif n.prim in ("shape", "np.shape", "size", "np.size", "len", "ndim", "np.arange"):
             out = "index"
-        elif n.prim == "getitem":
+        elif n.prim in ("getitem", "scatter_add", "unslice_add") or n.out in unspread:
+            # a part of an array, a buffer updated in place, a reduction's adjoint left unspread
+            # (no longer cast by unreduce): the kind of the first argument
             out = of(n.args[0])
-        elif n.out in unspread:  # replaced by its g, which it no longer casts
-            out = of(n.args[0])
-        elif n.prim in ("scatter_add", "unslice_add"):
-            out = of(n.args[0])  # the buffer, updated in place
         elif n.prim in ("unbroadcast", "scatter", "unslice", "unreduce", "extremum_share"):
             out = "array" if of(n.args[1]) == "array" else "unknown"  # made like an array
         elif "unknown" in kinds:

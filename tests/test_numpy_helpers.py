@@ -351,7 +351,9 @@ def test_unslice_add_adds_into_the_buffer_in_place():
 
 def test_scatter_add_adds_up_repeated_indices():
     out = H.unslice(1.0, np.zeros(3), np.s_[0])
-    assert_exact(H.scatter_add(out, np.array([1.0, 2.0, 4.0]), np.array([2, 2, 0])), [5.0, 0.0, 3.0])
+    assert_exact(
+        H.scatter_add(out, np.array([1.0, 2.0, 4.0]), np.array([2, 2, 0])), [5.0, 0.0, 3.0]
+    )
 
 
 def test_adding_parts_keeps_the_buffer_dtype():
