@@ -30,7 +30,7 @@ def cost_backward(tape, dJ=1.0):
     """Gradient of J with respect to w, b, given the upstream gradient dJ."""
     X, y, m, p = tape
     # p = 1 / (1 + np.exp(-z)); J = -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) / m
-    dJ_dz = -dJ / m * (y - p)
+    dJ_dz = dJ / m * (p - y)
     # z = X @ w + b
     dJ_db = dJ_dz.sum()
     dJ_dw = X.T @ dJ_dz

@@ -261,6 +261,14 @@ def normalize_products(prog: GradProgram) -> GradProgram:
             a for a in num if isinstance(a, Var) and (a.adjoint_of is not None or a is prog.seed)
         ]
         others = [a for a in num if not any(a is x for x in adjoints)]
+        if sign < 0:  # -g * (y - p) reads better as g * (p - y): the minus goes into a difference
+            for i, a in enumerate(others):
+                d = defs.get(a) if isinstance(a, Var) else None
+                if d is not None and d.prim == "sub" and counts.get(a, 0) == 1 and a not in named:
+                    swapped = (rw.resolve(d.args[1]), rw.resolve(d.args[0]))
+                    others[i] = rw.emit("sub", swapped, node)
+                    sign = 1
+                    break
         top_list: list[Atom] = adjoints + ([Const(top)] if top != 1 else []) + others
         bottom_list: list[Atom] = ([Const(bottom)] if bottom != 1 else []) + den
         if not top_list:
