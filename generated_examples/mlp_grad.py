@@ -12,55 +12,6 @@ loss_value_and_grad(W1, b1, W2, b2, X, y) -> (J, (dJ/dW1, dJ/db1, dJ/dW2, dJ/db2
 import numpy as np
 
 
-def sum_to(g, shape):
-    """``g`` as an adjoint of a value of ``shape``: summed over the axes broadcasting added or
-    stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
-    """
-    if np.shape(g) == shape:
-        return g[()] if not shape and isinstance(g, np.ndarray) else g
-    g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
-    lead = len(shape) - np.ndim(g)
-    stretched = tuple(
-        i
-        for i, n in enumerate(shape)
-        if n == 1 and i >= lead and np.shape(g)[i - lead] != 1
-    )
-    if stretched:
-        g = np.sum(g, axis=tuple(i - lead for i in stretched), keepdims=True)
-    if np.shape(g) != shape:
-        g = np.broadcast_to(g, shape).copy()
-    return g if shape else g[()]
-
-
-def unbroadcast(g, x):
-    """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if not isinstance(
-        g, np.ndarray
-    ):  # a Python float seed must not turn float32 into float64
-        g = np.asarray(g, dtype=np.result_type(g, x))
-    g = sum_to(g, np.shape(x))
-    if (
-        isinstance(x, np.ndarray)
-        and np.issubdtype(x.dtype, np.floating)
-        and np.result_type(g) != x.dtype
-    ):
-        g = np.asarray(
-            g, dtype=x.dtype
-        )  # the parameter's dtype, whatever the arithmetic promoted to
-    if isinstance(g, np.ndarray) and not g.flags.writeable:
-        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
-    return g
-
-
-def unreduce(g, ans, shape, axis=None, keepdims=False):
-    """The adjoint of a reduction's input of ``shape``: ``g`` (fitted to the result ``ans``)
-    spread back over the reduced axes, as a view (no copy)."""
-    g = unbroadcast(g, ans)
-    if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, shape)
-
-
 def unslice(g, x, index):
     """Adjoint of reading ``x[index]`` with ints and slices only (no element is read twice):
     ``g`` put back where it was read, zeros elsewhere."""
@@ -77,7 +28,6 @@ def loss_forward(W1, b1, W2, b2, X, y):
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp_shifted = np.exp(shifted)
     sum_shifted = exp_shifted.sum(axis=1, keepdims=True)
-    shape = np.shape(exp_shifted)
     log_probs = shifted - np.log(sum_shifted)
     arange_m = np.arange(m)
     log_probs_item = log_probs[arange_m, y]
@@ -90,26 +40,21 @@ def loss_forward(W1, b1, W2, b2, X, y):
     #   h: read by dJ_dW2
     #   exp_shifted: read by dJ_dshifted
     #   sum_shifted: read by dJ_dshifted
-    #   shape: read by dJ_dshifted
     #   log_probs: read by dJ_dlog_probs
     #   arange_m: read by dJ_dlog_probs
     #   count: read by dJ_dlog_probs
-    return J, (W2, X, y, h, exp_shifted, sum_shifted, shape, log_probs, arange_m, count)
+    return J, (W2, X, y, h, exp_shifted, sum_shifted, log_probs, arange_m, count)
 
 
 def loss_backward(tape, dJ=1.0):
     """Gradient of J with respect to W1, b1, W2, b2, given the upstream gradient dJ."""
-    W2, X, y, h, exp_shifted, sum_shifted, shape, log_probs, arange_m, count = tape
+    W2, X, y, h, exp_shifted, sum_shifted, log_probs, arange_m, count = tape
     # J = -np.mean(log_probs[np.arange(m), y])
     dJ_dlog_probs = unslice(-dJ / count, log_probs, np.s_[arange_m, y])
     # log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    dJ_dshifted = (
-        unreduce(
-            -dJ_dlog_probs / sum_shifted, sum_shifted, shape, axis=1, keepdims=True
-        )
-        * exp_shifted
-        + dJ_dlog_probs
-    )
+    dJ_dshifted = (-dJ_dlog_probs / sum_shifted).sum(
+        axis=1, keepdims=True
+    ) * exp_shifted + dJ_dlog_probs
     # shifted = logits - logits.max(axis=1, keepdims=True)
     dJ_dlogits = dJ_dshifted
     # logits = h @ W2 + b2

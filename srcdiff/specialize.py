@@ -97,15 +97,7 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
                 or g in float_values
             )
             if axes is not None and not may_be_view(g) and keeps_dtype:
-                lead, stretched = axes
-                out: Atom = g
-                if lead:
-                    params = () if len(lead) == len(sg) else (("axis", _axis(lead)),)  # type: ignore[arg-type]
-                    out = emit("np.sum", (out,), node, sg[len(lead) :], params + (("method", True),))  # type: ignore[index]
-                if stretched:
-                    params = (("axis", _axis(stretched)), ("keepdims", True), ("method", True))
-                    out = emit("np.sum", (out,), node, sx, params)
-                _replace(rw, node, out, g)
+                _replace(rw, node, _summed(g, sg, sx, node, emit), g)  # type: ignore[arg-type]
                 continue
         elif node.prim in ("matmul_grad_a", "matmul_grad_b"):
             g, a, b = args
@@ -124,15 +116,28 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
         elif node.prim == "unreduce" and node.out in unspread:
             g = args[0]
             axis = node.param("axis")
-            out = g
+            out = _summed(g, of(g), of(args[1]), node, emit)  # a lazily larger g: to the result
             # A scalar broadcasts as it is (and np.expand_dims would make a Python float float64).
-            if axis is not None and not node.param("keepdims") and of(g) != ():
-                dims = _expanded(of(g), axis)  # type: ignore[arg-type]
-                out = emit("np.expand_dims", (g,), node, dims, (("axis", axis),))
+            if axis is not None and not node.param("keepdims") and of(out) != ():
+                dims = _expanded(of(out), axis)  # type: ignore[arg-type]
+                out = emit("np.expand_dims", (out,), node, dims, (("axis", axis),))
             _replace(rw, node, out, g)
             continue
         rw.keep(node)
     return rw.result(prog)
+
+
+def _summed(g: Atom, sg: Shape, sx: Shape, node: Node, emit) -> Atom:
+    """``g`` summed over the axes broadcasting added or stretched to fit ``sx``: ``g.sum(axis=0)``."""
+    lead, stretched = summed_axes(sg, sx)  # type: ignore[misc]
+    out = g
+    if lead:
+        params = () if len(lead) == len(sg) else (("axis", _axis(lead)),)
+        out = emit("np.sum", (out,), node, sg[len(lead) :], params + (("method", True),))
+    if stretched:
+        params = (("axis", _axis(stretched)), ("keepdims", True), ("method", True))
+        out = emit("np.sum", (out,), node, sx, params)
+    return out
 
 
 def _replace(rw: _Rewriter, node: Node, out: Atom, original: Atom) -> None:
@@ -185,8 +190,10 @@ def _unspread_reductions(prog: GradProgram, shape_of: dict, of) -> set[Var]:
             continue
         full = of(n.out)
         g_shape, ans_shape = of(n.args[0]), of(n.args[1])
-        if full is None or g_shape is None or g_shape != ans_shape:
-            continue  # g is lazily larger than the result: it must be summed first
+        if full is None or g_shape is None or ans_shape is None:
+            continue
+        if summed_axes(g_shape, ans_shape) is None:
+            continue  # g is not a broadcast of the result
         if tolerant(n.out, full):
             found.add(n.out)
     return found
