@@ -15,33 +15,23 @@ import numpy as np
 def cost_forward(w, b, X, y):
     """Compute J and the tape: the forward values the backward pass reads."""
     z = X @ w + b
-    neg_z = -z
-    logaddexp_z = np.logaddexp(0, neg_z)
-    diff_y = 1 - y
-    logaddexp_z_ = np.logaddexp(0, z)
-    y_z = y * logaddexp_z + diff_y * logaddexp_z_
+    logaddexp_z = np.logaddexp(0, -z)
+    y_z = y * logaddexp_z + (1 - y) * np.logaddexp(0, z)
     J = np.mean(y_z)
     count = np.size(y_z)
     # Tape: the values the backward pass reads, stored once here.
     #   X: read by dJ_dw
     #   y: read by dJ_dz
-    #   z: read by dJ_dz
-    #   neg_z: read by dJ_dz
     #   logaddexp_z: read by dJ_dz
-    #   diff_y: read by dJ_dz
-    #   logaddexp_z_: read by dJ_dz
-    #   count: read by dJ_dy_z
-    return J, (X, y, z, neg_z, logaddexp_z, diff_y, logaddexp_z_, count)
+    #   count: read by dJ_dz
+    return J, (X, y, logaddexp_z, count)
 
 
 def cost_backward(tape, dJ=1.0):
     """Gradient of J with respect to w, b, given the upstream gradient dJ."""
-    X, y, z, neg_z, logaddexp_z, diff_y, logaddexp_z_, count = tape
+    X, y, logaddexp_z, count = tape
     # J = np.mean(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))
-    dJ_dy_z = dJ / count
-    dJ_dz = -dJ_dy_z * y * np.exp(neg_z - logaddexp_z) + dJ_dy_z * diff_y * np.exp(
-        z - logaddexp_z_
-    )
+    dJ_dz = dJ / count * (np.exp(-logaddexp_z) - y)
     # z = X @ w + b
     dJ_db = dJ_dz.sum()
     dJ_dw = X.T @ dJ_dz

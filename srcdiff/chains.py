@@ -21,6 +21,30 @@ import sympy as sp
 
 from .ir import Atom, Const, Function, Node, Var
 
+class Sigmoid(sp.Function):
+    """``1 / (1 + exp(-u))``, kept whole: written out, ``exp(u) / (1 + exp(u))`` overflows to NaN for
+    large ``u``. It is printed as ``np.exp(a - L)`` from a stored ``L = np.logaddexp(a, b)``
+    with ``u = a - b`` (``a - L <= 0``: no overflow). ``sigmoid(-u)`` is ``1 - sigmoid(u)``, which
+    is what lets ``-y * sigmoid(-z) + (1 - y) * sigmoid(z)`` simplify to ``sigmoid(z) - y``."""
+
+    @classmethod
+    def eval(cls, u):
+        if u.could_extract_minus_sign():
+            return 1 - cls(-u)
+        return None
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)
+
+
+class LogAddExp(sp.Function):
+    """``np.logaddexp(a, b) = log(exp(a) + exp(b))``, kept whole for the same reason."""
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return Sigmoid(a - b) if argindex == 1 else Sigmoid(b - a)
+
+
 # Elementwise primitives sympy can express, as functions of their arguments.
 SYMPY_FORMS = {
     "add": lambda x, y: x + y,
@@ -40,6 +64,7 @@ SYMPY_FORMS = {
     "np.cos": sp.cos,
     "np.log1p": lambda x: sp.log(1 + x),
     "np.expm1": lambda x: sp.exp(x) - 1,
+    "np.logaddexp": LogAddExp,
 }
 # sympy functions back to primitives, for the simplified derivative.
 FROM_SYMPY = {
@@ -61,6 +86,8 @@ class Chain:
     inputs: list[Var]
     derivatives: dict[Var, sp.Expr] = field(default_factory=dict)  # input -> d output / d input
     symbols: dict[sp.Symbol, Var] = field(default_factory=dict)  # symbol -> forward value
+    # Values of np.logaddexp the forward pass computed, by their arguments: sigmoids read them.
+    logaddexps: dict[tuple[sp.Expr, sp.Expr], Var] = field(default_factory=dict)
 
 
 def find_chains(fn: Function, active: set[Var]) -> list[Chain]:
@@ -134,6 +161,8 @@ def simplify_chain(chain: Chain, active: set[Var]) -> bool:
 
     for n in chain.nodes:
         expr_of[n.out] = SYMPY_FORMS[n.prim](*(as_expr(a) for a in n.args))
+        if n.prim == "np.logaddexp":
+            chain.logaddexps[tuple(as_expr(a) for a in n.args)] = n.out  # type: ignore[index]
     total = expr_of[chain.output.out]
     gain = False
     for x in chain.inputs:
@@ -168,6 +197,13 @@ def _rewrite(
     for n in reversed(chain.nodes):  # the outermost stored value first, so the largest match wins
         plain = plain.subs(expr_of[n.out], sym(n.out))
     candidates = [sp.cancel(plain)]
+    # Simplified before the stored values stand in: y * s - y + (1 - y) * s is s - y only while
+    # (1 - y) is still visible as such.
+    simple = sp.cancel(sp.expand(raw))
+    candidates.append(simple)  # in the chain's inputs alone
+    for n in reversed(chain.nodes):
+        simple = simple.subs(expr_of[n.out], sym(n.out))
+    candidates.append(simple)
     active_inputs = [
         s for s in raw.free_symbols if s in chain.symbols and chain.symbols[s] in chain.inputs
     ]
@@ -195,7 +231,7 @@ def _rewrite(
     factored = sp.factor(best)
     if cost(factored) < cost(best):
         best = factored
-    return best, [candidates[0]]
+    return best, [plain]  # the derivative as the rules compose it: what the best must beat
 
 
 def to_ir(expr: sp.Expr, chain: Chain, emit) -> Atom:
@@ -245,7 +281,22 @@ def to_ir(expr: sp.Expr, chain: Chain, emit) -> Atom:
         if exp.is_Integer and exp < 0:
             return emit("div", (Const(1), to_ir(base ** (-exp), chain, emit)))
         return emit("pow", (to_ir(base, chain, emit), to_ir(exp, chain, emit)))
+    if isinstance(expr, Sigmoid):
+        return _sigmoid(expr.args[0], chain, emit)
+    if isinstance(expr, LogAddExp):
+        return emit("np.logaddexp", tuple(to_ir(a, chain, emit) for a in expr.args))
     for fn, prim in FROM_SYMPY.items():
         if isinstance(expr, fn):
             return emit(prim, tuple(to_ir(a, chain, emit) for a in expr.args))
     raise ValueError(f"no primitive for {expr}")
+
+
+def _sigmoid(u: sp.Expr, chain: Chain, emit) -> Atom:
+    """``sigmoid(u)`` as ``np.exp(a - L)`` for a stored ``L = np.logaddexp(a, b)`` with
+    ``u = a - b``; without one, as ``np.exp(u - np.logaddexp(0, u))``. Both never overflow."""
+    for (a, b), stored in chain.logaddexps.items():
+        for first, second in ((a, b), (b, a)):
+            if sp.expand(first - second - u) == 0:
+                return emit("np.exp", (emit("sub", (to_ir(first, chain, emit), stored)),))
+    x = to_ir(u, chain, emit)
+    return emit("np.exp", (emit("sub", (x, emit("np.logaddexp", (Const(0), x)))),))
