@@ -21,6 +21,7 @@ import sympy as sp
 
 from .ir import Atom, Const, Function, Node, Var
 
+
 class Sigmoid(sp.Function):
     """``1 / (1 + exp(-u))``, kept whole: written out, ``exp(u) / (1 + exp(u))`` overflows to NaN for
     large ``u``. It is printed as ``np.exp(a - L)`` from a stored ``L = np.logaddexp(a, b)``

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_numpy import plain
 
 from srcdiff.api import compile_source, load_generated
 from srcdiff.check import check_gradient
-from test_numpy import plain
 
 STABLE = (
     "import numpy as np\n\n\ndef f(z, y):\n"
