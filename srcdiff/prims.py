@@ -191,7 +191,7 @@ for _name in ["and_", "or_"]:
 for _name, _arity in [
     ("unbroadcast", 2),
     ("sum_to", 2),
-    ("unreduce", 2),
+    ("unreduce", 3),
     ("extremum_share", 2),
     ("matmul_grad_a", 3),
     ("matmul_grad_b", 3),

@@ -76,8 +76,7 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
     float_values = {v for v, k in kinds.items() if k == "array"}
     declared = prog.shapes or {}
     scalar_params = {p.var for p in prog.function.params if declared.get(p.name) == ()}
-    adjoint_params = {g: g.adjoint_of for g in prog.grads if isinstance(g, Var)}
-    grads = {g for g in prog.grads if isinstance(g, Var)}
+    gradient_of = {g: g.adjoint_of for g in prog.grads if isinstance(g, Var)}  # -> parameter
 
     def may_be_view(a: Atom) -> bool:
         if a is prog.seed:
@@ -92,8 +91,8 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
             sg, sx = of(g), of(x)
             axes = None if sg is None or sx is None else summed_axes(sg, sx)
             keeps_dtype = (
-                node.out not in grads
-                or adjoint_params.get(node.out) in scalar_params
+                node.out not in gradient_of
+                or gradient_of[node.out] in scalar_params
                 or g in float_values
             )
             if axes is not None and not may_be_view(g) and keeps_dtype:
@@ -102,7 +101,7 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
         elif node.prim in ("matmul_grad_a", "matmul_grad_b"):
             g, a, b = args
             sa, sb = of(a), of(b)
-            if of(g) is not None and of(g) == matmul_shape(sa, sb) and g not in unspread:
+            if of(g) is not None and of(g) == matmul_shape(sa, sb):
                 assert sa is not None and sb is not None
                 first = node.prim == "matmul_grad_a"
                 out = _matmul_adjoint(first, g, a, b, len(sa), len(sb), node, emit, of)
