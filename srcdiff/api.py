@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from .emit import emit_module
 from .errors import SrcdiffError
-from .frontend import Imports, load_function
-from .ir import GradProgram
+from .frontend import Imports, load_functions
+from .ir import Function, GradProgram
 from .optimize import optimize
 from .prims import MATH_CONSTANTS, MATH_FUNCTIONS
-from .reverse import reverse
+from .reverse import callee_wrt, check_wrt, reverse
 from .shapes import Shape, format_shapes, parse_shapes
 
 if TYPE_CHECKING:  # the checker needs numpy: imported only when a check runs
@@ -88,20 +88,41 @@ def compile_source(
     """
     names = parse_wrt(wrt)
     with _collector_paused():
-        fn = load_function(source, filename, function, imports)
+        functions = load_functions(source, filename, function, imports)
+        fn = functions[0]
         declared = None
         try:
             if shapes is not None:
                 declared = parse_shapes(shapes, [p.name for p in fn.params])
-            prog = reverse(fn, names)
-            prog.shapes = declared
-            prog = optimize(prog)
+            check_wrt(fn, names)
+            prog = _differentiate(functions, names, declared)
         except SrcdiffError as e:
             raise e.located(filename, source) from None
         shown = source_name or os.path.basename(filename)
         command = regenerate_command(shown, fn.name, names, output, declared)
         text = emit_module(prog, source_name=shown, command=command)
     return Generated(prog, text, fn.name)
+
+
+def _differentiate(
+    functions: list[Function], wrt: list[str], shapes: dict[str, Shape] | None
+) -> GradProgram:
+    """Reverse and optimize the function and each function of the file it calls.
+
+    Every called function gets one program, with respect to the parameters that receive an active
+    argument at some call site; declared shapes apply to the first function only (a helper may be
+    called with arrays of different shapes), so helpers keep the shape-generic code.
+    """
+    targets = callee_wrt(functions, wrt)
+    signatures = {f.name: ([p.name for p in f.params], targets.get(f.name, [])) for f in functions}
+    programs = []
+    for k, f in enumerate(functions):
+        prog = reverse(f, targets.get(f.name, []) if k else wrt, signatures, check=k == 0)
+        prog.shapes = shapes if k == 0 else None
+        programs.append(optimize(prog))
+    main = programs[0]
+    main.callees = programs[:0:-1]  # a function's definition before its callers'
+    return main
 
 
 @contextlib.contextmanager

@@ -165,6 +165,16 @@ class Printer:
             if p.module:
                 return f"{self.module(p.module)}.{p.symbol}({args})", PREC_CALL
             return f"{p.symbol}({args})", PREC_CALL
+        if p.kind == "user":  # the forward or backward pass of a function of the user's file
+            name = n.param("function")
+            args = ", ".join(self.wrap(a, PREC_IFEXP) for a in n.args)
+            if n.prim == "call_backward":
+                return f"{name}_backward({args})", PREC_CALL
+            if n.param("tape") is None:  # only the value is needed
+                return f"{name}_forward({args})[0]", PREC_CALL
+            return f"{name}_forward({args})", PREC_CALL
+        if p.kind == "item":  # one gradient of the tuple a backward pass returns
+            return f"{self.wrap(n.args[0], PREC_CALL)}[{n.param('index')}]", PREC_CALL
         if p.kind == "attr":
             return f"{self.wrap(n.args[0], PREC_CALL)}.{p.symbol}", PREC_CALL
         if p.kind == "method":  # x.reshape(3, -1)
@@ -209,6 +219,10 @@ class Printer:
         return part(template)
 
     def statement(self, n: Node) -> str:
+        if n.prim == "call" and n.param("tape") is not None:  # h, layer_tape = layer_forward(...)
+            return (
+                f"{self.namer.name(n.out)}, {self.namer.name(n.param('tape'))} = {self.node(n)[0]}"
+            )
         return f"{self.namer.name(n.out)} = {self.node(n)[0]}"
 
 
@@ -248,6 +262,7 @@ def _materialized(
         if (
             n.out in keep
             or n.out in extra_reads
+            or n.prim == "call"  # it assigns the tape too
             or counts.get(n.out, 0) != 1
             or d > MAX_INLINE_DEPTH
         ):
@@ -258,12 +273,74 @@ def _materialized(
     return stmts, inline
 
 
+GENERATED_SUFFIXES = ("forward", "backward", "grad", "value_and_grad")
+
+
 def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
-    """The generated module's text, black-formatted and checked to be stable under black."""
+    """The generated module's text, black-formatted and checked to be stable under black.
+
+    A function that calls other functions of its file comes with a forward/backward pair for
+    each of them (``prog.callees``), printed first; the function itself also gets ``_grad`` and
+    ``_value_and_grad``.
+    """
+    fn = prog.function
+    programs = [*prog.callees, prog]
+    generated = {f"{p.function.name}_{suffix}" for p in programs for suffix in GENERATED_SUFFIXES}
+    for p in programs:
+        _check_generated_names(p.function, generated)
+    # Builtins the generated code may call and the functions it defines; then ``math`` and
+    # ``numpy`` under names no local of any of the functions takes.
+    reserved = {"abs", "max", "min", "pow"} | generated
+    everyone = reserved.union(*(p.function.used_names for p in programs))
+    alias_namer = Namer(prog, reserved=everyone)
+    aliases = {"math": alias_namer.fresh("math"), "numpy": alias_namer.fresh("np")}
+    reserved |= set(aliases.values())
+    blocks = []
+    modules: set[str] = set()
+    used_helpers: set[str] = set()
+    for p in programs:
+        block, printer = _function_block(p, reserved, aliases)
+        blocks.append(block)
+        modules |= printer.modules
+        used_helpers |= printer.helpers
+    main = blocks[-1]
+    imports = []
+    if "math" in modules:
+        math_alias = aliases["math"]
+        imports.append("import math" if math_alias == "math" else f"import math as {math_alias}")
+    helpers = helper_sources(used_helpers, aliases["numpy"])
+    if "numpy" in modules or helpers:
+        imports.append(f"import numpy as {aliases['numpy']}")
+    text = (
+        _environment()
+        .get_template("module.py.j2")
+        .render(
+            version=__version__,
+            source_name=source_name,
+            fn=fn.name,
+            wrt_csv=",".join(prog.wrt),
+            wrt_text=", ".join(prog.wrt),
+            source_hash=fn.source_hash,
+            command=command,
+            out=fn.result_name,
+            seed=main["seed"],
+            call_doc=main["call_doc"],
+            grads_doc=_grads_doc(fn.result_name, prog.wrt),
+            imports=imports,
+            helpers=helpers,
+            callees=blocks[:-1],
+            main=main,
+        )
+    )
+    return format_and_check(text)
+
+
+def _function_block(
+    prog: GradProgram, reserved: set[str], aliases: dict[str, str]
+) -> tuple[dict[str, Any], Printer]:
+    """The template's fields for one function's forward and backward passes."""
     fn = prog.function
     from .optimize import named_vars
-
-    _check_generated_names(fn)
 
     named = named_vars(prog)
     result = fn.result
@@ -273,11 +350,8 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
         prog.forward, tape, named | ({result} if isinstance(result, Var) else set())
     )
     bwd_stmts, bwd_inline = _materialized(prog.backward, grads, named)
-    # Builtins the generated code may call; then ``math`` under a name no local of the user's takes.
-    namer = Namer(prog, reserved={"abs", "max", "min", "pow"})
-    math_alias = namer.fresh("math")
-    np_alias = namer.fresh("np")
-    printer = Printer(namer, {**fwd_inline, **bwd_inline}, {"math": math_alias, "numpy": np_alias})
+    namer = Namer(prog, reserved=reserved)
+    printer = Printer(namer, {**fwd_inline, **bwd_inline}, aliases)
 
     # Values that are temporaries in the source but need a name: the result and taped temporaries.
     if isinstance(result, Var) and not result.is_user:
@@ -289,13 +363,20 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     seed = namer.name(prog.seed)
     backward: list[str] = []
     current: Stmt | None | bool = False
+    unpacked = _unpacked_calls(prog, bwd_stmts, grads)
     for n in bwd_stmts:
+        if n.prim == "item" and n.args[0] in unpacked:
+            continue  # assigned by the unpacking of its call's result
         if n.stmt != current:
             current = n.stmt
             if n.stmt is not None:
                 backward.append(f"# {n.stmt.text}")
                 for kink in prog.kinks.get(n.stmt, []):
                     backward.append(f"# kink policy: {KINK_POLICY[kink]}")
+        if n.out in unpacked:  # dJ_dh, dJ_dW, dJ_db = layer_backward(layer_tape, dJ_dz)
+            targets = [namer.name(v) if v is not None else "_" for v in unpacked[n.out]]
+            backward.append(f"{', '.join(targets)} = {printer.node(n)[0]}")
+            continue
         backward.append(printer.statement(n))
     grad_names = []
     for name, g in zip(prog.wrt, prog.grads):
@@ -310,55 +391,56 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     tape_comment = _tape_comment(prog, namer, bwd_stmts, bwd_inline)
     tape_param = namer.fresh("tape")
     signature, call_args = _signature(fn.params, printer)
-    imports = []
-    if "math" in printer.modules:
-        imports.append("import math" if math_alias == "math" else f"import math as {math_alias}")
-    helpers = helper_sources(printer.helpers, np_alias)
-    if "numpy" in printer.modules or helpers:
-        imports.append(f"import numpy as {np_alias}")
-    text = (
-        _environment()
-        .get_template("module.py.j2")
-        .render(
-            version=__version__,
-            source_name=source_name,
-            fn=fn.name,
-            wrt_csv=",".join(prog.wrt),
-            wrt_text=", ".join(prog.wrt),
-            source_hash=fn.source_hash,
-            command=command,
-            out=fn.result_name,
-            seed=seed,
-            call_doc=", ".join(p.name for p in fn.params),
-            grads_doc=_grads_doc(fn.result_name, prog.wrt),
-            imports=imports,
-            helpers=helpers,
-            signature=signature,
-            call_args=call_args,
-            forward=forward,
-            tape_comment=tape_comment,
-            result=result_text,
-            tape_tuple="(" + ", ".join(tape_names) + ("," if len(tape_names) == 1 else "") + ")",
-            tape=tape_param,
-            tape_unpack=(
-                (", ".join(tape_names) + ("," if len(tape_names) == 1 else "") + f" = {tape_param}")
-                if tape_names
-                else ""
-            ),
-            backward=backward,
-            grads_return=", ".join(grad_names),
-            grad_tape=tape_param,
-            grad_value=namer.fresh("value"),
-        )
+    one = "," if len(tape_names) == 1 else ""
+    block = dict(
+        name=fn.name,
+        out=fn.result_name,
+        wrt_text=", ".join(prog.wrt),
+        seed=seed,
+        call_doc=", ".join(p.name for p in fn.params),
+        signature=signature,
+        call_args=call_args,
+        forward=forward,
+        tape_comment=tape_comment,
+        result=result_text,
+        tape_tuple="(" + ", ".join(tape_names) + one + ")",
+        tape=tape_param,
+        tape_unpack=(", ".join(tape_names) + one + f" = {tape_param}") if tape_names else "",
+        backward=backward,
+        grads_return=", ".join(grad_names) or "()",
+        grad_tape=tape_param,
+        grad_value=namer.fresh("value"),
     )
-    return format_and_check(text)
+    return block, printer
 
 
-def _check_generated_names(fn: Function) -> None:
+def _unpacked_calls(
+    prog: GradProgram, stmts: list[Node], grads: set[Var]
+) -> dict[Var, list[Var | None]]:
+    """Calls of a backward pass whose gradients are each given a name of their own: printed as one
+    unpacking, ``dJ_dh, dJ_dW, _ = layer_backward(...)`` (``_`` for a gradient not needed)."""
+    readers: dict[Var, list[Node]] = {}
+    for n in prog.backward:
+        for a in n.args:
+            if isinstance(a, Var):
+                readers.setdefault(a, []).append(n)
+    statements = {id(n) for n in stmts}
+    unpacked: dict[Var, list[Var | None]] = {}
+    for n in stmts:
+        users = readers.get(n.out, [])
+        if n.prim != "call_backward" or n.param("count", 1) < 2 or not users or n.out in grads:
+            continue
+        if not all(u.prim == "item" and id(u) in statements for u in users):
+            continue
+        targets: list[Var | None] = [None] * n.param("count")
+        for u in users:
+            targets[u.param("index")] = u.out
+        unpacked[n.out] = targets
+    return unpacked
+
+
+def _check_generated_names(fn: Function, generated: set[str]) -> None:
     """A parameter named like a generated function would shadow it inside ``f_grad``: refuse it."""
-    generated = {
-        f"{fn.name}_{suffix}" for suffix in ("forward", "backward", "grad", "value_and_grad")
-    }
     for p in fn.params:
         if p.name in generated:
             raise SrcdiffError(

@@ -192,15 +192,56 @@ def load_function(
     ``imports`` adds what the caller knows the names mean (for a function object whose module
     imported math, but whose own source text does not show it).
     """
+    return load_functions(source, filename, function, imports)[0]
+
+
+def load_functions(
+    source: str,
+    filename: str = "<string>",
+    function: str | None = None,
+    imports: Imports | None = None,
+) -> list[Function]:
+    """The chosen function lowered to SSA, then every function of the file it calls, directly or
+    not, each once, callers before the functions they call. Recursion is an error."""
     module = parse(source, filename)
     imports = imports or Imports()
     for stmt in module.body:
         imports.add(stmt)
+    defs = {s.name: s for s in module.body if isinstance(s, ast.FunctionDef)}
     try:
-        fdef = find_function(module, function, filename)
-        return Lowerer(source, filename, imports).lower(fdef)
+        main = find_function(module, function, filename)
+        lowered: dict[str, Function] = {}
+        finished: list[str] = []  # depth-first post-order: callees before their callers
+
+        def visit(fdef: ast.FunctionDef, path: list[str]) -> None:
+            fn = Lowerer(source, filename, imports, defs).lower(fdef)
+            lowered[fdef.name] = fn
+            for node in fn.body:
+                if node.prim != "call":
+                    continue
+                callee = node.param("function")
+                if callee in path or callee == fdef.name:
+                    cycle = " -> ".join([*path, fdef.name, callee])
+                    stmt = node.stmt
+                    raise SrcdiffError(
+                        f"recursive calls are not supported ({cycle})",
+                        filename=filename,
+                        line=stmt.line if stmt else fdef.lineno,
+                        col=stmt.col if stmt else fdef.col_offset + 1,
+                        hint="srcdiff needs a fixed call structure: unroll the recursion into calls of a non-recursive helper",
+                    )
+                if callee not in lowered:
+                    visit(defs[callee], [*path, fdef.name])
+            finished.append(fdef.name)
+
+        visit(main, [])
     except SrcdiffError as e:
         raise e.located(filename, source) from None
+    functions = [lowered[name] for name in reversed(finished)]
+    if len(functions) > 1:  # the generated module is stale when any of them changes
+        joined = "".join(f.source_hash for f in functions)
+        functions[0].source_hash = hashlib.sha256(joined.encode()).hexdigest()[:16]
+    return functions
 
 
 def _error(
@@ -260,10 +301,18 @@ def _numeric_constant(node: ast.expr) -> Const | None:
 class Lowerer(ArrayLowering):
     """Walks one function body, keeping the current SSA binding of each source name."""
 
-    def __init__(self, source: str, filename: str, imports: Imports) -> None:
+    def __init__(
+        self,
+        source: str,
+        filename: str,
+        imports: Imports,
+        functions: dict[str, ast.FunctionDef] | None = None,
+    ) -> None:
         self.source = source
         self.filename = filename
         self.imports = imports
+        # The file's other top-level functions: calls to them become ``call`` nodes.
+        self.functions = functions or {}
         self.env: dict[str, Atom] = {}
         self.versions: dict[str, int] = {}
         self.nodes: list[Node] = []
@@ -339,6 +388,7 @@ class Lowerer(ArrayLowering):
             filename=self.filename,
             source_hash=function_hash(self.source, fdef),
             used_names=frozenset(used),
+            numpy=self.array_mode,
         )
 
     def _params(self, args: ast.arguments) -> list[Param]:
@@ -623,6 +673,14 @@ class Lowerer(ArrayLowering):
             return self.emit(
                 "np.abs", (self.expr(node.args[0]),)
             )  # abs of an array: the same as np.abs
+        if (
+            isinstance(func, ast.Name)
+            and func.id in self.functions
+            and func.id != self.fname
+            and func.id not in self.imports.functions
+            and not self._local(func.id, func)
+        ):
+            return self.user_call(node, self.functions[func.id])
         prim, shown = self._callee(node.func)
         if node.keywords:
             raise _error(
@@ -650,6 +708,44 @@ class Lowerer(ArrayLowering):
             raise _error(node, f"{shown} takes {want} argument(s) here, got {n}")
         args = tuple(self.expr(a) for a in node.args)
         return self.emit(prim, args)
+
+    def user_call(self, node: ast.Call, fdef: ast.FunctionDef) -> Atom:
+        """A call to a function of the same file: its arguments matched to its parameters (by
+        position or keyword, defaults filled in), then one ``call`` node."""
+        args = fdef.args
+        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+            raise _error(
+                node,
+                f"'{fdef.name}' takes *args, **kwargs or keyword-only parameters, which calls do not support yet",
+                hint="give it plain parameters",
+            )
+        names = [a.arg for a in args.args]
+        defaults = dict(zip(names[len(names) - len(args.defaults) :], args.defaults))
+        given: dict[str, ast.expr] = {}
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                raise _error(
+                    a, "starred arguments are not supported", hint="pass the values one by one"
+                )
+        if len(node.args) > len(names):
+            raise _error(node, f"{fdef.name}() takes {len(names)} arguments, got {len(node.args)}")
+        given.update(zip(names, node.args))
+        for kw in node.keywords:
+            if kw.arg is None or kw.arg not in names:
+                raise _error(kw, f"{fdef.name}() has no parameter '{kw.arg}'")
+            if kw.arg in given:
+                raise _error(kw, f"{fdef.name}() got '{kw.arg}' twice")
+            given[kw.arg] = kw.value
+        values: list[Atom] = []
+        for name in names:
+            if name in given:
+                values.append(self.expr(given[name]))
+                continue
+            default = _numeric_constant(defaults[name]) if name in defaults else None
+            if default is None:
+                raise _error(node, f"{fdef.name}() is missing the argument '{name}'")
+            values.append(default)
+        return self.emit("call", tuple(values), (("function", fdef.name),))
 
     def _local(self, name: str, node: ast.AST) -> bool:
         """Whether ``name`` is a local of the function (assigned anywhere in it, as Python decides).
@@ -688,7 +784,7 @@ class Lowerer(ArrayLowering):
                 raise _error(
                     func,
                     f"recursive call to '{name}' is not supported",
-                    hint="srcdiff differentiates one function without calls to functions of your own; inline the computation",
+                    hint="srcdiff needs a fixed call structure: unroll the recursion into calls of a non-recursive helper",
                 )
             if name in MATH_FUNCTIONS and not self.imports.modules and not self.imports.functions:
                 raise _error(
@@ -699,7 +795,7 @@ class Lowerer(ArrayLowering):
             raise _error(
                 func,
                 f"call to unknown function '{name}'",
-                hint="srcdiff knows the functions of math and abs, pow, max, min; calls to other functions are not supported yet",
+                hint="srcdiff knows the functions of math and abs, pow, max, min, and the functions defined in the same file",
             )
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             owner = func.value.id

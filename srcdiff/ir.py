@@ -133,6 +133,7 @@ class Function:
     used_names: frozenset[str] = frozenset()  # every identifier the user wrote in the function
     line: int = 0  # where the def is, for errors about the function as a whole
     col: int = 0
+    numpy: bool = False  # the file imports NumPy (values from calls may be arrays)
 
     def param(self, name: str) -> Param | None:
         for p in self.params:
@@ -164,6 +165,9 @@ class GradProgram:
     # The shapes the user declared for parameters (``--shapes``), by name; None: not declared,
     # the backward pass stays shape-generic.
     shapes: dict[str, tuple[int | str, ...]] | None = None
+    # The programs of the functions this one calls (defined in the same file), each once, in the
+    # order their definitions are printed (a function before its callers).
+    callees: list[GradProgram] = field(default_factory=list)
 
 
 def uses(nodes: list[Node]) -> dict[Var, int]:

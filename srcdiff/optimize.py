@@ -592,7 +592,7 @@ def eliminate_dead_code(prog: GradProgram) -> GradProgram:
         live.add(prog.function.result)
     forward = []
     for node in reversed(prog.forward):
-        if node.out in live:
+        if node.out in live or node.param("tape") in live:
             forward.append(node)
             live.update(a for a in node.args if isinstance(a, Var))
     forward.reverse()
@@ -606,7 +606,11 @@ def select_tape(prog: GradProgram) -> GradProgram:
     """
     read = {a for n in prog.backward for a in n.args if isinstance(a, Var)}
     read.update(g for g in prog.grads if isinstance(g, Var))
-    order = [p.var for p in prog.function.params] + [n.out for n in prog.forward]
+    order = [p.var for p in prog.function.params]
+    for n in prog.forward:
+        order.append(n.out)
+        if n.param("tape") is not None:  # a call also returns the tape of the function it calls
+            order.append(n.param("tape"))
     return replace(prog, tape=[v for v in order if v in read])
 
 

@@ -233,3 +233,11 @@ BROADCASTING = frozenset(
 
 # Binary operators as NumPy ufuncs, for a step that writes into its operand's buffer (out=).
 UFUNCS = {"mul": "multiply", "add": "add", "sub": "subtract", "div": "divide"}
+
+# Calls to the user's own functions (defined in the same file). ``call`` runs the callee's forward
+# pass (params: function; after reverse, also tape: the Var that receives the callee's tape);
+# ``call_backward`` runs its backward pass on that tape and an adjoint; ``item`` picks one gradient
+# out of the tuple it returns.
+_def(Prim("call", "user", "call", arity=None))
+_def(Prim("call_backward", "user", "call_backward", arity=2))
+_def(Prim("item", "item", "item", arity=1))

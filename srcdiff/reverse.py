@@ -93,7 +93,35 @@ def activity(
 
 def uses_arrays(fn: Function) -> bool:
     """Whether the function works on NumPy values (so adjoints may need unbroadcasting)."""
-    return any(PRIMS[n.prim].module == "numpy" or n.prim in ARRAY_SYNTAX for n in fn.body)
+    return any(
+        PRIMS[n.prim].module == "numpy"
+        or n.prim in ARRAY_SYNTAX
+        or (n.prim == "call" and fn.numpy)  # a function of a NumPy file may return an array
+        for n in fn.body
+    )
+
+
+def callee_wrt(functions: list[Function], wrt: list[str]) -> dict[str, list[str]]:
+    """The parameters each called function is differentiated with respect to: those that receive
+    an active argument at some call site (``functions``: callers first, the first one with
+    ``wrt``)."""
+    found: dict[str, list[str]] = {functions[0].name: list(wrt)}
+    by_name = {f.name: f for f in functions}
+    for fn in functions:
+        names = found.get(fn.name, [])
+        active = activity(fn, names) if names else set()
+        for node in fn.body:
+            if node.prim != "call" or node.out not in active:
+                continue
+            callee = by_name[node.param("function")]
+            chosen = set(found.get(callee.name, []))
+            chosen.update(
+                p.name
+                for p, a in zip(callee.params, node.args)
+                if isinstance(a, Var) and a in active
+            )
+            found[callee.name] = [p.name for p in callee.params if p.name in chosen]
+    return found
 
 
 def same_shape_classes(fn: Function) -> dict[Var, Var]:
@@ -143,16 +171,34 @@ def _basic_index(template: tuple) -> bool:
     return template[0] in ("c", "s", "n", "e")
 
 
-def reverse(fn: Function, wrt: list[str]) -> GradProgram:
-    """Build the backward sweep of ``fn`` with respect to the parameters named in ``wrt``."""
-    check_wrt(fn, wrt)
-    return _Reverse(fn, wrt).run()
+def reverse(
+    fn: Function,
+    wrt: list[str],
+    callees: dict[str, tuple[list[str], list[str]]] | None = None,
+    *,
+    check: bool = True,
+) -> GradProgram:
+    """Build the backward sweep of ``fn`` with respect to the parameters named in ``wrt``.
+
+    ``callees`` gives, for each function ``fn`` calls, its parameters and those its backward pass
+    returns gradients for, in order (see ``callee_wrt``). ``check=False`` accepts an empty
+    ``wrt``: a called function none of whose arguments is active still needs its forward pass.
+    """
+    if check:
+        check_wrt(fn, wrt)
+    return _Reverse(fn, wrt, callees or {}).run()
 
 
 class _Reverse:
-    def __init__(self, fn: Function, wrt: list[str]) -> None:
+    def __init__(
+        self, fn: Function, wrt: list[str], callees: dict[str, tuple[list[str], list[str]]]
+    ) -> None:
         self.fn = fn
         self.wrt = wrt
+        self.callees = callees
+        self.call_tapes: dict[int, Var] = {}  # id of a call node -> the Var of the callee's tape
+        # Gradients a called function returned: they have their argument's shape already.
+        self.exact: set[Var] = set()
         # A row maximum subtracted before a softmax gets no gradient where the result provably
         # does not depend on it (see invariance).
         self.cut: set[tuple[int, int]] = set()
@@ -233,6 +279,9 @@ class _Reverse:
             if i in self.chains:
                 self.fused_contributions(i, self.chains[i], g)
                 continue
+            if node.prim == "call":
+                self.call_contributions(i, node, g)
+                continue
             for k, arg in enumerate(node.args):
                 if isinstance(arg, Var) and arg in self.active and (i, k) not in self.cut:
                     c = self.contribution(node, k, g)
@@ -260,6 +309,11 @@ class _Reverse:
             grads.append(adj)
         forward: list[Node] = []
         for node in self.fn.body:
+            tape = self.call_tapes.get(id(node))
+            if tape is not None:  # the call also hands back the callee's tape
+                node = Node(
+                    node.out, node.prim, node.args, node.stmt, (*node.params, ("tape", tape))
+                )
             forward.append(node)
             forward.extend(self.extra_forward.get(node, []))
         return GradProgram(
@@ -281,6 +335,26 @@ class _Reverse:
             self.extra_forward.setdefault(node, []).extend(build(v))
             self.forward_made[tag] = v
         return self.forward_made[tag]
+
+    def call_contributions(self, i: int, node: Node, g: Atom) -> None:
+        """A call to a function of the file: its backward pass, run on the tape its forward pass
+        returned, gives the gradients of the arguments (a tuple when there are several)."""
+        name = node.param("function")
+        tape = Var(hint=f"{name}_tape")
+        self.call_tapes[id(node)] = tape
+        params, wrt = self.callees[name]
+        grads = self.emit("call_backward", (tape, g), (("function", name), ("count", len(wrt))))
+        grads.hint = f"{name}_grads"
+        for k, arg in enumerate(node.args):
+            if not (isinstance(arg, Var) and arg in self.active and (i, k) not in self.cut):
+                continue
+            j = wrt.index(params[k])
+            c = grads if len(wrt) == 1 else self.emit("item", (grads,), (("index", j),))
+            self.exact.add(c)
+            self.contribs.setdefault(arg, []).append((i, c))
+        for arg in dict.fromkeys(a for a in node.args if isinstance(a, Var)):
+            if self.first_use.get(arg) == i:
+                self.adjoint[arg] = self.total(arg)
 
     def fused_contributions(self, i: int, chain: Chain, g: Atom) -> None:
         """Contributions of a whole elementwise chain: g times the simplified derivative."""
@@ -446,7 +520,7 @@ class _Reverse:
         parts = [c for _, c in sorted(self.contribs.get(var, []), key=lambda ic: ic[0])]
         if not parts:
             return Const(0.0)
-        if self.array_mode and var in self.wrt_vars:
+        if self.array_mode and var in self.wrt_vars and not all(p in self.exact for p in parts):
             # A gradient has exactly its parameter's shape (adjoints may be lazily broadcast).
             acc = self.sum(parts)
             out = Var(adjoint_of=var)

@@ -18,7 +18,6 @@ from pathlib import Path
 from .api import compile_source, read_source
 from .emit import GENERATED_MARK
 from .errors import SrcdiffError
-from .frontend import function_hash, parse
 
 SKIP_DIRS = {".git", ".hg", ".venv", "venv", "__pycache__", "build", "dist", "node_modules", ".tox"}
 
@@ -103,7 +102,7 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
     source_path = path.parent / header.source
     try:
         source = read_source(source_path)
-        fresh = compile_source(
+        generated = compile_source(
             source,
             header.wrt,
             filename=str(source_path),
@@ -111,7 +110,7 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
             source_name=header.source,
             output=header.output,
             shapes=header.shapes,
-        ).text
+        )
     except SrcdiffError as e:
         return (
             Result(
@@ -119,18 +118,12 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
             ),
             None,
         )
+    fresh = generated.text
     current = path.read_text(encoding="utf-8")
     if fresh == current:
         return Result(path, "ok"), None
-    fdef = next(
-        (
-            d
-            for d in parse(source, str(source_path)).body
-            if getattr(d, "name", None) == header.function
-        ),
-        None,
-    )
-    now_hash = function_hash(source, fdef) if fdef is not None else ""  # type: ignore[arg-type]
+    # the hash of the function (and of the functions it calls) as the source is now
+    now_hash = generated.program.function.source_hash
     if now_hash != header.source_hash:
         return (
             Result(path, "stale", f"{header.source} changed since it was generated", where),

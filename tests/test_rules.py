@@ -152,6 +152,9 @@ NUMERIC_ONLY = {
 _HELPER = "a runtime helper of numpy_helpers, "
 INTERNAL = {
     "select": "a if cond else b, printed by max/min routing in the backward pass",
+    "call": "a call to a function of the same file: differentiated by its own backward pass",
+    "call_backward": "runs a called function's backward pass (reverse.call_contributions)",
+    "item": "one gradient of the tuple a called function's backward pass returns",
     "unbroadcast": _HELPER + "sums an adjoint down to the shape of a broadcast operand",
     "sum_to": _HELPER + "sums an adjoint down to a shape (unbroadcast's worker)",
     "unreduce": _HELPER + "puts a reduction's removed axes back into its adjoint",
