@@ -60,9 +60,12 @@ def regenerate_command(
     wrt: list[str],
     output: str | None = None,
     shapes: dict[str, Shape] | None = None,
+    includes: Sequence[str] = (),
 ) -> str:
     """The command that rebuilds a generated module, as recorded in its header."""
     cmd = f"srcdiff {shlex.quote(source_name)} --function {function} --wrt {','.join(wrt)}"
+    if includes:
+        cmd += f" --include {shlex.quote(','.join(includes))}"
     if shapes is not None:
         cmd += f" --shapes {shlex.quote(format_shapes(shapes))}"
     if output is not None:
@@ -80,15 +83,18 @@ def compile_source(
     output: str | None = None,
     imports: Imports | None = None,
     shapes: str | None = None,
+    includes: Sequence[tuple[str, str]] = (),
 ) -> Generated:
     """Run the whole pipeline on source text: frontend, reverse, optimize, emit.
 
     ``shapes`` declares the parameters' shapes (``"X=(m, n), w=(n,), b=()"``): the backward pass
     is then written for exactly those shapes instead of calling shape-generic helpers.
+    ``includes`` holds other files whose functions the function calls, as (source text, name as
+    recorded in the header) pairs.
     """
     names = parse_wrt(wrt)
     with _collector_paused():
-        functions = load_functions(source, filename, function, imports)
+        functions = load_functions(source, filename, function, imports, includes)
         fn = functions[0]
         declared = None
         try:
@@ -99,7 +105,9 @@ def compile_source(
         except SrcdiffError as e:
             raise e.located(filename, source) from None
         shown = source_name or os.path.basename(filename)
-        command = regenerate_command(shown, fn.name, names, output, declared)
+        command = regenerate_command(
+            shown, fn.name, names, output, declared, [name for _, name in includes]
+        )
         text = emit_module(prog, source_name=shown, command=command)
     return Generated(prog, text, fn.name)
 

@@ -34,8 +34,8 @@ from .shapes import Shape, format_shapes
 DESCRIPTION = """\
 Differentiate a Python function in reverse mode and write its gradient as a standalone module.
 
-srcdiff reads FILE (it never runs it, except for --check), differentiates the function with respect
-to the --wrt parameters and writes <stem>_grad.py beside FILE with four functions:
+srcdiff reads FILE (it never runs it, except for --check and explain), differentiates the function
+with respect to the --wrt parameters and writes <stem>_grad.py beside FILE with four functions:
 f_forward, f_backward, f_grad and f_value_and_grad."""
 
 EPILOG = """\
@@ -45,6 +45,7 @@ examples:
   srcdiff cost.py --wrt w,b --check --at w=2 b=8 x=-2 y=2
   srcdiff cost.py --wrt w,b --show-ir            print the SSA graph, write nothing
   srcdiff verify [PATH ...] [--fix]              check generated modules against their sources
+  srcdiff explain cost.py --wrt w,b --at w=2 b=8 x=-2 y=2   the gradient, step by step
 
 exit status: 0 success, 1 gradient check failed, 2 bad input or usage."""
 
@@ -69,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the function to differentiate (needed when FILE defines several)",
     )
     p.add_argument(
+        "--include",
+        metavar="FILES",
+        help="comma-separated other files whose functions FILE calls (imported with 'from helpers import layer')",
+    )
+    p.add_argument(
         "--shapes",
         metavar="SPEC",
         help='array shapes of parameters, e.g. "X=(m, n), w=(n,), b=()": the backward pass is then '
@@ -84,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="import the generated module and gradient-check it (runs FILE's code)",
+    )
+    p.add_argument(
+        "--emit-test",
+        action="store_true",
+        help="also write test_<module>.py beside the generated module: a standalone pytest module "
+        "that gradient-checks it at the --check values, for your own test suite",
     )
     p.add_argument(
         "--at",
@@ -259,6 +271,13 @@ def run(args: argparse.Namespace) -> int:
         source_name = Path(os.path.relpath(path.resolve(), out_path.resolve().parent)).as_posix()
     else:
         source_name = path.name
+    includes = []
+    for item in (args.include or "").split(","):
+        if item.strip():
+            included = Path(item.strip())
+            base = out_path.resolve().parent if out_path is not None else Path.cwd()
+            shown = Path(os.path.relpath(included.resolve(), base)).as_posix()
+            includes.append((read_source(included), shown))
     gen = compile_source(
         source,
         wrt,
@@ -267,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
         source_name=source_name,
         output=output_arg,
         shapes=args.shapes,
+        includes=includes,
     )
     if args.show_ir:
         sys.stdout.write(format_program(gen.program))
@@ -278,11 +298,27 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"-o {out_path} is a directory; name a file")
         if not out_path.parent.is_dir():
             raise UsageError(f"-o {out_path}: the directory {out_path.parent} does not exist")
+    test_file = None
+    if getattr(args, "emit_test", False) and out_path is not None:
+        from .testgen import prepare_test
+
+        test_file = prepare_test(
+            gen,
+            path=path,
+            out_path=out_path,
+            source_name=source_name,
+            output=output_arg,
+            given=given,
+            seed=args.seed,
+        )
     if out_path is None:
         sys.stdout.write(gen.text)
     else:
         write_atomically(out_path, gen.text)
         print(f"srcdiff: wrote {out_path}", file=sys.stderr)
+    if test_file is not None:
+        write_atomically(*test_file)
+        print(f"srcdiff: wrote {test_file[0]}", file=sys.stderr)
     if args.check:
         return run_check(path, gen.text, gen.function, wrt, given, args.seed, gen.program.shapes)
     return 0
@@ -376,17 +412,102 @@ def verify_main(argv: Sequence[str]) -> int:
     return 0 if not bad or fixed else 1
 
 
+EXPLAIN_DESCRIPTION = """\
+Explain a gradient step by step, at given values: the forward pass left to right (each SSA step and
+its value), then the backward pass right to left (each step's local derivative, symbolic where
+sympy can say it, times the upstream gradient; sums where a value fans out), a nudge check beside
+each gradient (the value moved by 0.001, the forward pass run again) and a summary table. Arrays
+are shown by shape and norm.
+
+Unlike generating, explain computes with your function: it evaluates the function's steps at the
+--at values, one primitive at a time (FILE is not imported). Besides --check, it is the only
+command that computes with your code."""
+
+
+def build_explain_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="srcdiff explain",
+        description=EXPLAIN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  srcdiff explain cost.py --wrt w,b --at w=2 b=8 x=-2 y=2",
+    )
+    p.add_argument("file", metavar="FILE", help="Python file holding the function")
+    p.add_argument("--wrt", required=True, metavar="NAMES", help="comma-separated parameters")
+    p.add_argument(
+        "--at",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a value for every parameter without a default, as Python literals (lists for arrays)",
+    )
+    p.add_argument("--function", metavar="NAME", help="the function, when FILE defines several")
+    p.add_argument("--format", choices=["text", "markdown"], default="text", help="default: text")
+    p.add_argument(
+        "--no-color", action="store_true", help="plain text even on a terminal (also: NO_COLOR set)"
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        metavar="N",
+        help="wrap lines at N columns (default: the terminal's, at most 100; 80 when not a terminal)",
+    )
+    return p
+
+
+def explain_main(argv: Sequence[str]) -> int:
+    import shutil
+
+    from .explain import can_encode, explain, render_markdown, render_text
+    from .frontend import load_function
+
+    parser = build_explain_parser()
+    args = parser.parse_args(argv)
+    tty = sys.stdout.isatty()
+    try:
+        if args.width is not None and args.width < 40:
+            raise UsageError(f"--width {args.width} is too narrow; use at least 40")
+        path = Path(args.file)
+        source = read_source(path)
+        fn = load_function(source, str(path), args.function)
+        given = parse_at(args.at, [p.name for p in fn.params])
+        ex = explain(fn, parse_wrt(args.wrt), given, source=source)
+    except SrcdiffError as e:
+        print(e.format(), file=sys.stderr)
+        return 2
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        print(f"srcdiff explain: error: {e}", file=sys.stderr)
+        return 2
+    width = args.width or (min(max(shutil.get_terminal_size().columns, 40), 100) if tty else 80)
+    unicode = can_encode("×≈ε…", sys.stdout.encoding)
+    if args.format == "markdown":
+        sys.stdout.write(render_markdown(ex, width, unicode))
+    else:
+        color = tty and not args.no_color and not os.environ.get("NO_COLOR")
+        sys.stdout.write(render_text(ex, width, color, unicode))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
+    if argv[:1] == ["explain"]:
+        return explain_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.at and not args.check:
-            raise UsageError("--at only makes sense with --check")
-        if args.seed != 0 and not args.check:
-            raise UsageError("--seed only makes sense with --check")
+        if args.at and not (args.check or args.emit_test):
+            raise UsageError("--at only makes sense with --check or --emit-test")
+        if args.seed != 0 and not (args.check or args.emit_test):
+            raise UsageError("--seed only makes sense with --check or --emit-test")
+        if args.emit_test and args.output == "-":
+            raise UsageError(
+                "--emit-test writes a test file beside the generated module and the test imports "
+                "that module by its path; with -o - there is no module file: name one with -o"
+            )
+        if args.emit_test and args.show_ir:
+            raise UsageError("--show-ir writes nothing, so --emit-test has no module to test")
         return run(args)
     except SrcdiffError as e:
         print(e.format(), file=sys.stderr)

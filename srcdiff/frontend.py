@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .arrays import ArrayLowering
@@ -200,43 +201,79 @@ def load_functions(
     filename: str = "<string>",
     function: str | None = None,
     imports: Imports | None = None,
+    includes: Sequence[tuple[str, str]] = (),
 ) -> list[Function]:
-    """The chosen function lowered to SSA, then every function of the file it calls, directly or
-    not, each once, callers before the functions they call. Recursion is an error."""
+    """The chosen function lowered to SSA, then every function it calls, directly or not, each
+    once, callers before the functions they call. Recursion is an error.
+
+    Called functions are those defined in the same file, or in the ``includes`` (pairs of source
+    text and file name: ``--include helpers.py``, whose functions the file imports with
+    ``from helpers import layer``).
+    """
     module = parse(source, filename)
     imports = imports or Imports()
     for stmt in module.body:
         imports.add(stmt)
-    defs = {s.name: s for s in module.body if isinstance(s, ast.FunctionDef)}
+    files = [(source, filename, module, imports)]
+    for text, name in includes:
+        included = parse(text, name)
+        own = Imports()
+        for stmt in included.body:
+            own.add(stmt)
+        files.append((text, name, included, own))
+    # Every function that can be called, by name: where it is defined and how to lower it.
+    table: dict[str, tuple[ast.FunctionDef, tuple[str, str, ast.Module, Imports]]] = {}
+    for f in files:
+        for d in f[2].body:
+            if not isinstance(d, ast.FunctionDef):
+                continue
+            if d.name in table:
+                other = table[d.name][1][1]
+                raise _error(
+                    d,
+                    f"a function '{d.name}' is also defined in {other}",
+                    hint="rename one of them: a call must name one function",
+                ).located(f[1], f[0])
+            table[d.name] = (d, f)
+    for stmt in module.body:  # from helpers import layer as dense: dense is helpers' layer
+        if isinstance(stmt, ast.ImportFrom) and stmt.level == 0:
+            for a in stmt.names:
+                if a.asname and a.name in table:
+                    table[a.asname] = table[a.name]
+    defs = {name: d for name, (d, _) in table.items()}
     try:
         main = find_function(module, function, filename)
-        lowered: dict[str, Function] = {}
-        finished: list[str] = []  # depth-first post-order: callees before their callers
-
-        def visit(fdef: ast.FunctionDef, path: list[str]) -> None:
-            fn = Lowerer(source, filename, imports, defs).lower(fdef)
-            lowered[fdef.name] = fn
-            for node in fn.body:
-                if node.prim != "call":
-                    continue
-                callee = node.param("function")
-                if callee in path or callee == fdef.name:
-                    cycle = " -> ".join([*path, fdef.name, callee])
-                    stmt = node.stmt
-                    raise SrcdiffError(
-                        f"recursive calls are not supported ({cycle})",
-                        filename=filename,
-                        line=stmt.line if stmt else fdef.lineno,
-                        col=stmt.col if stmt else fdef.col_offset + 1,
-                        hint="srcdiff needs a fixed call structure: unroll the recursion into calls of a non-recursive helper",
-                    )
-                if callee not in lowered:
-                    visit(defs[callee], [*path, fdef.name])
-            finished.append(fdef.name)
-
-        visit(main, [])
     except SrcdiffError as e:
         raise e.located(filename, source) from None
+    lowered: dict[str, Function] = {}
+    finished: list[str] = []  # depth-first post-order: callees before their callers
+
+    def visit(fdef: ast.FunctionDef, where: tuple, path: list[str]) -> None:
+        text, name, _, own_imports = where
+        try:
+            fn = Lowerer(text, name, own_imports, defs).lower(fdef)
+        except SrcdiffError as e:
+            raise e.located(name, text) from None
+        lowered[fdef.name] = fn
+        for node in fn.body:
+            if node.prim != "call":
+                continue
+            callee = node.param("function")
+            if callee in path or callee == fdef.name:
+                cycle = " -> ".join([*path, fdef.name, callee])
+                stmt = node.stmt
+                raise SrcdiffError(
+                    f"recursive calls are not supported ({cycle})",
+                    filename=name,
+                    line=stmt.line if stmt else fdef.lineno,
+                    col=stmt.col if stmt else fdef.col_offset + 1,
+                    hint="srcdiff needs a fixed call structure: unroll the recursion into calls of a non-recursive helper",
+                ).located(name, text)
+            if callee not in lowered:
+                visit(*table[callee], [*path, fdef.name])
+        finished.append(fdef.name)
+
+    visit(main, files[0], [])
     functions = [lowered[name] for name in reversed(finished)]
     if len(functions) > 1:  # the generated module is stale when any of them changes
         joined = "".join(f.source_hash for f in functions)
@@ -795,7 +832,7 @@ class Lowerer(ArrayLowering):
             raise _error(
                 func,
                 f"call to unknown function '{name}'",
-                hint="srcdiff knows the functions of math and abs, pow, max, min, and the functions defined in the same file",
+                hint="srcdiff knows the functions of math, abs, pow, max, min, the functions of the same file, and those of files named with --include",
             )
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             owner = func.value.id

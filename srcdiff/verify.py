@@ -33,6 +33,7 @@ class Header:
     source_hash: str
     shapes: str | None
     command: str
+    includes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -71,6 +72,7 @@ def read_header(path: Path) -> Header | None:
         output=opts.get("o"),
         source_hash=fields.get("Source hash", ""),
         shapes=opts.get("shapes"),
+        includes=tuple(i for i in opts.get("include", "").split(",") if i),
         command=fields["Regenerate"],
     )
 
@@ -102,6 +104,7 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
     source_path = path.parent / header.source
     try:
         source = read_source(source_path)
+        includes = [(read_source(path.parent / name), name) for name in header.includes]
         generated = compile_source(
             source,
             header.wrt,
@@ -110,6 +113,7 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
             source_name=header.source,
             output=header.output,
             shapes=header.shapes,
+            includes=includes,
         )
     except SrcdiffError as e:
         return (
@@ -124,9 +128,10 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
         return Result(path, "ok"), None
     # the hash of the function (and of the functions it calls) as the source is now
     now_hash = generated.program.function.source_hash
+    changed = header.source + (" (or a file it includes)" if header.includes else "")
     if now_hash != header.source_hash:
         return (
-            Result(path, "stale", f"{header.source} changed since it was generated", where),
+            Result(path, "stale", f"{changed} changed since it was generated", where),
             fresh,
         )
     return Result(path, "edited", "edited by hand (or by another srcdiff version)", where), fresh

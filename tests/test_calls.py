@@ -184,3 +184,50 @@ def test_output_is_deterministic():
     first = compile_source(TWO_LAYER, "W1,b1,W2,b2", function="model").text
     assert compile_source(TWO_LAYER, "W1,b1,W2,b2", function="model").text == first
     assert math.isfinite(len(first))
+
+
+# ---- --include: functions of other files -----------------------------------------------------
+
+HELPERS = "import math\n\n\ndef layer(x, w):\n    return math.tanh(w * x)\n"
+
+
+def cli(tmp_path, *argv):
+    return subprocess.run(
+        [sys.executable, "-m", "srcdiff", *argv], cwd=tmp_path, capture_output=True, text=True
+    )
+
+
+def test_include_makes_another_files_functions_callable(tmp_path):
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    (tmp_path / "main.py").write_text(
+        "from helpers import layer\nfrom helpers import layer as dense\n\n\n"
+        "def f(w, x):\n    return layer(x, w) ** 2 + dense(w, x)\n"
+    )
+    proc = cli(tmp_path, "main.py", "--wrt", "w", "--include", "helpers.py", "--check")
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "main_grad.py").read_text()
+    assert "# Regenerate: srcdiff main.py --function f --wrt w --include helpers.py" in text
+    assert text.count("\ndef layer_backward(") == 1 and "import helpers" not in text
+    assert cli(tmp_path, "verify", ".").returncode == 0
+    (tmp_path / "helpers.py").write_text(HELPERS.replace("w * x", "w * x + 1"))
+    proc = cli(tmp_path, "verify", ".")
+    assert proc.returncode == 1 and "(or a file it includes) changed" in proc.stdout + proc.stderr
+
+
+def test_include_errors(tmp_path):
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    (tmp_path / "main.py").write_text(
+        "def layer(x, w):\n    return x\n\n\ndef f(w):\n    return layer(w, w)\n"
+    )
+    proc = cli(tmp_path, "main.py", "--function", "f", "--wrt", "w", "--include", "helpers.py")
+    assert proc.returncode == 2 and "is also defined in main.py" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = cli(tmp_path, "main.py", "--function", "f", "--wrt", "w", "--include", "nowhere.py")
+    assert proc.returncode == 2 and "nowhere.py" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "main_grad.py").exists()
+    # without --include, the call names an unknown function and the hint says what to do
+    (tmp_path / "user.py").write_text(
+        "from helpers import layer\n\n\ndef f(w):\n    return layer(w, w)\n"
+    )
+    proc = cli(tmp_path, "user.py", "--wrt", "w")
+    assert proc.returncode == 2 and "--include" in proc.stderr

@@ -28,6 +28,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_templates_and_package(wheel: Path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "srcdiff/templates/module.py.j2" in names
+    assert "srcdiff/templates/test_module.py.j2" in names  # --emit-test
     assert "srcdiff/cli.py" in names
     assert any(n.endswith("entry_points.txt") for n in names)
 
