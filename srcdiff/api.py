@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from .emit import emit_module
 from .errors import SrcdiffError
 from .frontend import Imports, load_functions
-from .ir import Function, GradProgram
+from .ir import Const, Function, GradProgram
 from .optimize import optimize
 from .prims import MATH_CONSTANTS, MATH_FUNCTIONS
 from .reverse import callee_wrt, check_wrt, reverse
-from .shapes import Shape, format_shapes, parse_shapes
+from .shapes import Shape, format_shapes, parse_shapes, program_shapes, unify_call_sites
 
 if TYPE_CHECKING:  # the checker needs numpy: imported only when a check runs
     from .check import CheckReport
@@ -118,16 +118,26 @@ def _differentiate(
     """Reverse and optimize the function and each function of the file it calls.
 
     Every called function gets one program, with respect to the parameters that receive an active
-    argument at some call site; declared shapes apply to the first function only (a helper may be
-    called with arrays of different shapes), so helpers keep the shape-generic code.
+    argument at some call site. Declared shapes carry over to a called function when its
+    arguments' shapes agree at every call site (see ``unify_call_sites``); otherwise it keeps the
+    shape-generic code.
     """
     targets = callee_wrt(functions, wrt)
     signatures = {f.name: ([p.name for p in f.params], targets.get(f.name, [])) for f in functions}
+    by_name = {f.name: f for f in functions}
+    sites: dict[str, list[list[Shape | None]]] = {}  # callee -> its arguments' shapes, per call
     programs = []
-    for k, f in enumerate(functions):
+    for k, f in enumerate(functions):  # callers before the functions they call
         prog = reverse(f, targets.get(f.name, []) if k else wrt, signatures, check=k == 0)
-        prog.shapes = shapes if k == 0 else None
-        programs.append(optimize(prog))
+        prog.functions = by_name
+        prog.shapes = shapes if k == 0 else unify_call_sites(f, sites.get(f.name, []))
+        prog = optimize(prog)
+        programs.append(prog)
+        known = program_shapes(prog) if prog.shapes is not None else {}
+        for n in prog.forward:
+            if n.prim == "call":
+                shape_of = [() if isinstance(a, Const) else known.get(a) for a in n.args]
+                sites.setdefault(n.param("function"), []).append(shape_of)
     main = programs[0]
     main.callees = programs[:0:-1]  # a function's definition before its callers'
     return main

@@ -168,6 +168,8 @@ class GradProgram:
     # The programs of the functions this one calls (defined in the same file), each once, in the
     # order their definitions are printed (a function before its callers).
     callees: list[GradProgram] = field(default_factory=list)
+    # The file's functions that calls may name, for shape inference through calls.
+    functions: dict[str, Function] = field(default_factory=dict)
 
 
 def uses(nodes: list[Node]) -> dict[Var, int]:

@@ -16,10 +16,10 @@ declaration can say (write ``1``).
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .errors import SrcdiffError
-from .ir import Atom, Const, GradProgram, Node, Var
+from .ir import Atom, Const, Function, GradProgram, Node, Var
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 
 Dim = int | str
@@ -212,8 +212,15 @@ def _getitem(node: Node, shape_of: dict[Var, Shape | None]) -> Shape | None:
     return tuple(out)
 
 
-def infer_shapes(params: dict[Var, Shape | None], nodes: Iterable[Node]) -> dict[Var, Shape | None]:
+def infer_shapes(
+    params: dict[Var, Shape | None],
+    nodes: Iterable[Node],
+    functions: Mapping[str, Function] | None = None,
+) -> dict[Var, Shape | None]:
     """The shape of every value ``nodes`` compute (None: unknown, or not an array or number).
+
+    ``functions`` are the functions of the file that calls may name: a call's result has the shape
+    its function's result has for the arguments' shapes.
 
     ``shape``-like values (``X.shape``) are tracked too, as the tuple of dimensions they hold, so
     that ``m = X.shape[0]`` and ``np.arange(m)`` have known sizes.
@@ -276,6 +283,13 @@ def infer_shapes(params: dict[Var, Shape | None], nodes: Iterable[Node]) -> dict
             out = of(args[0])
         elif prim == "matmul_grad_b":
             out = of(args[2])
+        elif prim == "call" and functions and node.param("function") in functions:
+            callee = functions[node.param("function")]
+            inner = infer_shapes(
+                {p.var: of(a) for p, a in zip(callee.params, args)}, callee.body, functions
+            )
+            result = callee.result
+            out = () if isinstance(result, Const) else inner.get(result)
         elif prim in ("sum_to", "unreduce"):
             s = args[-1]
             if isinstance(s, Var) and s in tuples:
@@ -294,8 +308,32 @@ def program_shapes(prog: GradProgram) -> dict[Var, Shape | None]:
     """The shape of every value of a program whose parameters' shapes were declared."""
     declared = prog.shapes or {}
     params = {p.var: declared.get(p.name) for p in prog.function.params}
-    forward = infer_shapes(params, prog.forward)
+    forward = infer_shapes(params, prog.forward, prog.functions)
     result = prog.function.result
     # The seed has the result's shape (a scalar for a scalar cost).
     params[prog.seed] = () if isinstance(result, Const) else forward.get(result)  # type: ignore[arg-type]
-    return infer_shapes(params, [*prog.forward, *prog.backward])
+    return infer_shapes(params, [*prog.forward, *prog.backward], prog.functions)
+
+
+def unify_call_sites(fn: Function, sites: list[list[Shape | None]]) -> dict[str, Shape] | None:
+    """Shapes for a called function that hold at every call site: its arguments there must have
+    the same ranks, the same dimensions equal to each other, and the same sizes where a size is a
+    number. The first site's names then stand for the dimensions (``x=(d,), W=(h, d)``).
+    None when a shape is unknown or the sites differ."""
+    if not sites or any(s is None for site in sites for s in site):
+        return None
+    first = sites[0]
+    ranks = [len(s) for s in first]  # type: ignore[arg-type]
+    positions = [(i, axis) for i, rank in enumerate(ranks) for axis in range(rank)]
+    for site in sites[1:]:
+        if [len(s) for s in site] != ranks:  # type: ignore[arg-type]
+            return None
+        dims = [site[i][axis] for i, axis in positions]  # type: ignore[index]
+        reference = [first[i][axis] for i, axis in positions]  # type: ignore[index]
+        for a, (da, ra) in enumerate(zip(dims, reference)):
+            if (isinstance(da, int) or isinstance(ra, int)) and da != ra:
+                return None
+            for b in range(a):
+                if (dims[b] == da) != (reference[b] == ra):
+                    return None
+    return {p.name: first[i] for i, p in enumerate(fn.params)}  # type: ignore[misc]

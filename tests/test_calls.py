@@ -231,3 +231,34 @@ def test_include_errors(tmp_path):
     )
     proc = cli(tmp_path, "user.py", "--wrt", "w")
     assert proc.returncode == 2 and "--include" in proc.stderr
+
+
+# ---- declared shapes carry over to called functions --------------------------------------------
+
+SHAPES = "W1=(h, d), b1=(h,), W2=(k, h), b2=(k,), x=(d,), y=(k,)"
+
+
+def test_shapes_carry_over_when_every_call_site_agrees():
+    module, text = generated(TWO_LAYER, "W1,b1,W2,b2", "model", shapes=SHAPES)
+    layer = text.split("def layer_backward", 1)[1].split("\ndef ", 1)[0]
+    assert "np.outer(dlayer_dW_x_b, x)" in layer and "W.T @ dlayer_dW_x_b" in layer
+    assert "matmul_grad" not in text and "unbroadcast(" not in layer
+    args = two_layer_args(3)
+    report = check_gradient(
+        plain(TWO_LAYER, "model"), module.model_value_and_grad, args, ["W1", "b1", "W2", "b2"]
+    )
+    assert report.passed, report.format()
+
+
+def test_call_sites_that_disagree_keep_the_generic_code():
+    source = TWO_LAYER.replace(
+        "p = layer(h, W2, b2)", "p = layer(h[:, None], W2, b2[:, None])[:, 0]"
+    )
+    shapes = "W1=(h, d), b1=(h,), W2=(k, h), b2=(k,), x=(d,), y=(k,)"
+    module, text = generated(source, "W1,b1,W2,b2", "model", shapes=shapes)
+    assert "matmul_grad_a(" in text.split("def layer_backward", 1)[1].split("\ndef ", 1)[0]
+    args = two_layer_args(4)
+    report = check_gradient(
+        plain(source, "model"), module.model_value_and_grad, args, ["W1", "b1", "W2", "b2"]
+    )
+    assert report.passed, report.format()
