@@ -494,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return verify_main(argv[1:])
     if argv[:1] == ["explain"]:
         return explain_main(argv[1:])
+    if argv[:1] == ["graph"]:
+        from .graph import graph_main
+
+        return graph_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

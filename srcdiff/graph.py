@@ -1,0 +1,405 @@
+"""Draw the computation graph: ``srcdiff graph cost.py --wrt w,b --at w=2 b=8 x=-2 y=2 -o g.svg``.
+
+``graph_dot`` turns a function's SSA graph (the steps ``--show-ir`` and ``srcdiff explain`` print)
+into Graphviz DOT text: the parameters as sources, one node per operation, one edge per input read
+(a value read twice fans out into two edges). Given an ``Explanation`` (``explain.explain``), it
+computes nothing itself: each node shows the forward value the explanation recorded (blue) and the
+gradient dJ/d(node) (red), and each edge carries the value that flows forward along it and the part
+of the gradient sent back along it; where a value fans out, its gradient is the sum of the parts on
+its out-edges. Without an explanation the graph shows the structure only, the steps through which
+a gradient flows drawn solid, the others dashed.
+
+``render`` runs the Graphviz ``dot`` program on the text (``dot -Tsvg`` / ``-Tpng``);
+``write_bytes_atomically`` writes the picture so readers never see half of it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .explain import Explanation, Step, d_name, format_input, format_value
+from .ir import Const, Function, GradProgram, Var
+from .naming import Namer
+from .reverse import activity
+
+FORWARD_COLOR = "#1f5fbf"  # forward values: blue
+GRADIENT_COLOR = "#c0392b"  # gradients: red
+MUTED_COLOR = "#808080"  # values no gradient flows through
+INSTALL_HINT = (
+    "install Graphviz (Debian/Ubuntu: apt-get install graphviz; Fedora: dnf install graphviz; "
+    "macOS: brew install graphviz; Windows and others: https://graphviz.org/download/)"
+)
+FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
+
+
+@dataclass
+class GraphNode:
+    """One node to draw: a parameter or one SSA step."""
+
+    id: str
+    name: str
+    expr: str | None  # None for a parameter
+    line: int | None
+    inputs: list[str] = field(default_factory=list)  # ids of the nodes it reads, in argument order
+    active: bool = True
+    wrt: bool = False
+    result: bool = False
+    step: Step | None = None  # the explanation's record, when there is one
+
+
+class GraphvizMissing(Exception):
+    """The ``dot`` program is not on PATH."""
+
+
+class GraphvizFailed(Exception):
+    """``dot`` ran and failed."""
+
+
+def graph_nodes(fn: Function, wrt: Sequence[str], ex: Explanation | None = None) -> list[GraphNode]:
+    """The nodes of ``fn``'s graph, parameters first, named as ``srcdiff explain`` names them."""
+    if ex is not None:
+        # The explanation lists the parameters and the steps in the function's order.
+        names = {p.var: s.name for p, s in zip(fn.params, ex.params)}
+        names.update((n.out, s.name) for n, s in zip(fn.body, ex.steps))
+        exprs = [s.expr for s in ex.steps]
+        steps: list[Step | None] = [*ex.params, *ex.steps]
+        active = {p.var for p, s in zip(fn.params, ex.params) if s.active}
+        active |= {n.out for n, s in zip(fn.body, ex.steps) if s.active}
+    else:
+        names, exprs = _names_and_expressions(fn, wrt)
+        steps = [None] * (len(fn.params) + len(fn.body))
+        active = activity(fn, list(wrt))
+    ids: dict[Var, str] = {}
+    nodes = []
+    for i, p in enumerate(fn.params):
+        ids[p.var] = f"p{i}"
+        nodes.append(
+            GraphNode(
+                f"p{i}",
+                names[p.var],
+                None,
+                None,
+                active=p.var in active,
+                wrt=p.name in wrt,
+                step=steps[i],
+            )
+        )
+    for i, n in enumerate(fn.body):
+        ids[n.out] = f"n{i}"
+        nodes.append(
+            GraphNode(
+                f"n{i}",
+                names[n.out],
+                exprs[i],
+                n.stmt.line if n.stmt else None,
+                inputs=[ids[a] for a in n.args if isinstance(a, Var)],
+                active=n.out in active,
+                step=steps[len(fn.params) + i],
+            )
+        )
+    result = fn.result
+    if isinstance(result, Var) and result in ids:
+        for node in nodes:
+            node.result = node.id == ids[result]
+    return nodes
+
+
+def _names_and_expressions(fn: Function, wrt: Sequence[str]) -> tuple[dict[Var, str], list[str]]:
+    """Names and expressions as ``explain`` gives them, for a graph drawn without values."""
+    from .emit import Printer
+
+    prog = GradProgram(fn, list(wrt), fn.body, [], Var(hint="d" + fn.result_name), [])
+    namer = Namer(prog)
+    result = fn.result
+    if isinstance(result, Var) and not result.is_user and result not in {p.var for p in fn.params}:
+        namer.names[result] = namer.fresh(fn.result_name)
+    names = {p.var: p.name for p in fn.params}
+    names.update((n.out, namer.name(n.out)) for n in fn.body)
+    exprs = []
+    for node in fn.body:
+        try:
+            text = Printer(namer, {}, {"math": "math", "numpy": "np"}).node(node)[0]
+        except Exception:  # a primitive the printer does not know: the IR's own form
+            args = ", ".join(repr(a.value) if isinstance(a, Const) else names[a] for a in node.args)
+            text = f"{node.prim}({args})"
+        exprs.append(text.replace(" ** ", "**"))
+    return names, exprs
+
+
+# ---- DOT text --------------------------------------------------------------------------------
+
+
+def _esc(text: str) -> str:
+    """Text inside an HTML-like Graphviz label: &, <, >, quotes escaped; never empty."""
+    return html.escape(text, quote=True) or " "
+
+
+def _font(text: str, color: str) -> str:
+    return f'<FONT COLOR="{color}">{_esc(text)}</FONT>'
+
+
+def _label(*rows: str) -> str:
+    return "<" + "<BR/>".join(rows) + ">"
+
+
+def graph_dot(fn: Function, wrt: Sequence[str], ex: Explanation | None = None) -> str:
+    """The graph as DOT text; deterministic (the same input gives the same bytes)."""
+    nodes = graph_nodes(fn, wrt, ex)
+    by_id = {n.id: n for n in nodes}
+    result = ex.result if ex is not None else fn.result_name
+    out = [
+        f"digraph {_quote(fn.name)} {{",
+        '  rankdir=LR; fontname="Helvetica"; fontsize=12;',
+        '  node [fontname="Helvetica", fontsize=11, shape=box, style="rounded"];',
+        '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
+    ]
+    title = f"{fn.name}, gradient with respect to {', '.join(wrt)}"
+    caption = [_esc(title)]
+    if ex is not None:
+        shown = ", ".join(f"{s.name}={format_input(s.value)}" for s in ex.params)
+        caption.append(_esc(f"at {shown}: {result} = {format_value(ex.value)}"))
+        caption.append(
+            _font("blue: forward value", FORWARD_COLOR)
+            + _esc("   ")
+            + _font(f"red: gradient d{result}/d(value), sent back along each edge", GRADIENT_COLOR)
+        )
+    else:
+        caption.append(_esc("solid: a gradient flows through it; dashed: none does"))
+    out.append(f'  labelloc="t"; label={_label(*caption)};')
+    # Parameters are the sources: drawn together in the first column.
+    out.append("  { rank=source;")
+    fan = Counter(s for n in nodes if n.active for s in n.inputs if by_id[s].active)
+    for n in nodes:
+        if n.expr is None:
+            out.append(f"    {_node(n, result, fan[n.id])}")
+    out.append("  }")
+    for n in nodes:
+        if n.expr is not None:
+            out.append(f"  {_node(n, result, fan[n.id])}")
+    parts = _edge_parts(ex) if ex is not None else {}
+    for n in nodes:
+        sent = iter(parts.get(id(n.step), []))
+        for source_id in n.inputs:
+            source = by_id[source_id]
+            rows = []
+            if source.step is not None:
+                rows.append(_font(format_value(source.step.value), FORWARD_COLOR))
+            if source.active and n.active and ex is not None:
+                part = next(sent, None)
+                if part is not None:
+                    rows.append(_font(f"\u2190 {format_value(part)}", GRADIENT_COLOR))
+            attrs = [f"label={_label(*rows)}"] if rows else []
+            if not (source.active and n.active):
+                attrs.append('style="dashed"')
+            out.append(
+                f"  {source_id} -> {n.id} [{', '.join(attrs)}];"
+                if attrs
+                else f"  {source_id} -> {n.id};"
+            )
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _edge_parts(ex: Explanation) -> dict[int, list[Any]]:
+    """Per step (by identity): the gradient parts it sends back, in the order of its inputs."""
+    return {id(b.step): [p.value for p in b.parts] for b in ex.backward}
+
+
+def _node(n: GraphNode, result: str, fan: int) -> str:
+    """One node's statement; ``fan``: how many edges send a part of its gradient back."""
+    head = n.name if n.expr is None else f"{n.name} = {n.expr}"
+    rows = [f"<B>{_esc(head)}</B>" if n.wrt else _esc(head)]
+    if n.line is not None:
+        rows.append(f'<FONT POINT-SIZE="9" COLOR="{MUTED_COLOR}">line {n.line}</FONT>')
+    if n.step is not None:
+        rows.append(_font(format_value(n.step.value), FORWARD_COLOR))
+        if n.step.gradient is not None:
+            text = f"{d_name(result, n.name)} = {format_value(n.step.gradient)}"
+            if fan > 1:
+                text += f" (sum of {fan} edges)"
+            rows.append(_font(text, GRADIENT_COLOR))
+    attrs = [f"label={_label(*rows)}"]
+    style = ["rounded"]
+    if n.expr is None:
+        style.append("filled")
+        attrs.append('fillcolor="#eef3fb"' if n.wrt else 'fillcolor="#f4f4f4"')
+    if not n.active:
+        style.append("dashed")
+        attrs.append(f'color="{MUTED_COLOR}"')
+    if n.wrt:
+        attrs.append("penwidth=2")
+    if n.result:
+        attrs.append("peripheries=2")
+    attrs.insert(1, f'style="{",".join(style)}"')
+    return f"{n.id} [{', '.join(attrs)}];"
+
+
+# ---- Rendering -------------------------------------------------------------------------------
+
+
+def render(dot_text: str, fmt: str) -> bytes:
+    """The picture ``dot -T<fmt>`` draws from ``dot_text`` (fmt: svg or png)."""
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizMissing(INSTALL_HINT)
+    proc = subprocess.run(
+        [program, f"-T{fmt}"],
+        input=dot_text.encode("utf-8"),
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    if proc.returncode != 0 or not proc.stdout:
+        message = proc.stderr.decode("utf-8", "replace").strip()
+        raise GraphvizFailed(f"dot -T{fmt} failed (exit status {proc.returncode}): {message}")
+    return proc.stdout
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``: readers see the old file or the whole new one, never a part."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ---- The command -----------------------------------------------------------------------------
+
+GRAPH_DESCRIPTION = """\
+Draw the computation graph of a function: its parameters as sources, one node per operation (the
+steps `srcdiff explain` shows), one edge per value read, so a value used twice fans out. With --at,
+every node shows its forward value (blue) and its gradient dJ/d(node) (red), and every edge the
+value flowing forward along it and the part of the gradient sent back along it (red, with an
+arrow); where a value fans out, its gradient is the sum of its out-edges' parts.
+
+The output format follows -o: .svg or .png are drawn by the Graphviz program `dot`; .dot (or .gv)
+is the DOT text itself; -o - writes the DOT text to stdout. When `dot` is not installed, the DOT
+text is written beside the picture asked for (graph.svg -> graph.dot), a warning on stderr says how
+to install Graphviz, and the exit status is 0."""
+
+
+def build_graph_parser() -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="srcdiff graph",
+        description=GRAPH_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  srcdiff graph cost.py --wrt w,b --at w=2 b=8 x=-2 y=2 -o graph.svg",
+    )
+    p.add_argument("file", metavar="FILE", help="Python file holding the function")
+    p.add_argument("--wrt", required=True, metavar="NAMES", help="comma-separated parameters")
+    p.add_argument(
+        "--at",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="values (Python literals, lists for arrays) to show forward values and gradients",
+    )
+    p.add_argument("--function", metavar="NAME", help="the function, when FILE defines several")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="graph.svg, graph.png, graph.dot (or .gv), or - for DOT text on stdout",
+    )
+    return p
+
+
+def graph_main(argv: Sequence[str]) -> int:
+    import sys
+
+    from .api import parse_wrt, read_source
+    from .cli import UsageError, parse_at, write_atomically
+    from .errors import SrcdiffError
+    from .explain import explain
+    from .frontend import load_function
+    from .reverse import check_wrt
+
+    parser = build_graph_parser()
+    args = parser.parse_args(argv)
+    try:
+        out = None if args.output == "-" else Path(args.output)
+        if out is not None:
+            if out.suffix.lower() not in FORMATS:
+                raise UsageError(
+                    f"-o {out}: cannot tell the format from '{out.suffix or out.name}'; "
+                    "name a .svg, .png, .dot or .gv file"
+                )
+            if out.is_dir():
+                raise UsageError(f"-o {out} is a directory; name a file")
+            if not (out.parent if str(out.parent) else Path(".")).is_dir():
+                raise UsageError(f"-o {out}: the directory {out.parent} does not exist")
+        path = Path(args.file)
+        source = read_source(path)
+        if out is not None and out.resolve() == path.resolve():
+            raise UsageError("the output file would overwrite the input; choose another -o")
+        fn = load_function(source, str(path), args.function)
+        wrt = parse_wrt(args.wrt)
+        if args.at:
+            given = parse_at(args.at, [p.name for p in fn.params])
+            ex = explain(fn, wrt, given, source=source)
+        else:
+            try:
+                check_wrt(fn, wrt)
+            except SrcdiffError as e:
+                raise e.located(fn.filename, source) from None
+            ex = None
+        text = graph_dot(fn, wrt, ex)
+    except SrcdiffError as e:
+        print(e.format(), file=sys.stderr)
+        return 2
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        print(f"srcdiff graph: error: {e}", file=sys.stderr)
+        return 2
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    fmt = FORMATS[out.suffix.lower()]
+    if fmt == "dot":
+        write_atomically(out, text)
+        print(f"srcdiff graph: wrote {out}", file=sys.stderr)
+        return 0
+    try:
+        picture = render(text, fmt)
+    except GraphvizMissing:
+        dot_path = out.with_suffix(".dot")
+        write_atomically(dot_path, text)
+        print(
+            f"srcdiff graph: warning: the Graphviz program `dot` is not installed, so {out} was "
+            f"not drawn; wrote the graph as DOT text to {dot_path} instead.\n"
+            f"  To draw it: {INSTALL_HINT}; then run this command again, or: "
+            f"dot -T{fmt} {dot_path} -o {out}",
+            file=sys.stderr,
+        )
+        return 0
+    except (GraphvizFailed, OSError, subprocess.SubprocessError) as e:
+        dot_path = out.with_suffix(".dot")
+        write_atomically(dot_path, text)
+        print(f"srcdiff graph: error: {e}; the DOT text is in {dot_path}", file=sys.stderr)
+        return 1
+    write_bytes_atomically(out, picture)
+    print(f"srcdiff graph: wrote {out}", file=sys.stderr)
+    return 0
