@@ -10,3 +10,10 @@ from .api import check_grad, generate, grad, value_and_grad  # noqa: E402
 from .errors import SrcdiffError  # noqa: E402
 
 __all__ = ["__version__", "generate", "grad", "value_and_grad", "check_grad", "SrcdiffError"]
+
+
+def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """``%load_ext srcdiff`` in Jupyter/IPython: the ``%%srcdiff --wrt w,b`` cell magic."""
+    from .ipython import load_ipython_extension as load
+
+    load(ipython)
