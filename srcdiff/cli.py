@@ -424,6 +424,14 @@ Unlike generating, explain computes with your function: it evaluates the functio
 command that computes with your code."""
 
 
+def add_function_arguments(p: argparse.ArgumentParser, at_help: str) -> None:
+    """FILE, --wrt, --at and --function, as the explain and graph commands take them."""
+    p.add_argument("file", metavar="FILE", help="Python file holding the function")
+    p.add_argument("--wrt", required=True, metavar="NAMES", help="comma-separated parameters")
+    p.add_argument("--at", nargs="+", default=[], metavar="NAME=VALUE", help=at_help)
+    p.add_argument("--function", metavar="NAME", help="the function, when FILE defines several")
+
+
 def build_explain_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="srcdiff explain",
@@ -431,16 +439,9 @@ def build_explain_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  srcdiff explain cost.py --wrt w,b --at w=2 b=8 x=-2 y=2",
     )
-    p.add_argument("file", metavar="FILE", help="Python file holding the function")
-    p.add_argument("--wrt", required=True, metavar="NAMES", help="comma-separated parameters")
-    p.add_argument(
-        "--at",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a value for every parameter without a default, as Python literals (lists for arrays)",
+    add_function_arguments(
+        p, "a value for every parameter without a default, as Python literals (lists for arrays)"
     )
-    p.add_argument("--function", metavar="NAME", help="the function, when FILE defines several")
     p.add_argument("--format", choices=["text", "markdown"], default="text", help="default: text")
     p.add_argument(
         "--no-color", action="store_true", help="plain text even on a terminal (also: NO_COLOR set)"

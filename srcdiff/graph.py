@@ -307,16 +307,11 @@ def build_graph_parser() -> Any:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  srcdiff graph cost.py --wrt w,b --at w=2 b=8 x=-2 y=2 -o graph.svg",
     )
-    p.add_argument("file", metavar="FILE", help="Python file holding the function")
-    p.add_argument("--wrt", required=True, metavar="NAMES", help="comma-separated parameters")
-    p.add_argument(
-        "--at",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help="values (Python literals, lists for arrays) to show forward values and gradients",
+    from .cli import add_function_arguments
+
+    add_function_arguments(
+        p, "values (Python literals, lists for arrays) to show forward values and gradients"
     )
-    p.add_argument("--function", metavar="NAME", help="the function, when FILE defines several")
     p.add_argument(
         "-o",
         "--output",
