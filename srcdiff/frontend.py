@@ -21,14 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .arrays import ArrayLowering
+from .control import ControlLowering, child_statement_text
 from .errors import SrcdiffError
-from .ir import Atom, Const, Function, Node, Param, Stmt, Var
+from .ir import Atom, Const, Function, Node, Param, Stmt, Var, walk
 from .prims import BUILTIN_FUNCTIONS, MATH_CONSTANTS, MATH_FUNCTIONS, PRIMS
 
 SUPPORTED_SUMMARY = (
-    "srcdiff supports straight-line scalar code: assignments, tuple unpacking, += -= *= /=, "
+    "srcdiff supports assignments, tuple unpacking, += -= *= /=, "
     "+ - * / ** // and unary minus, int and float constants, math functions, abs, pow, max, min, "
-    "and one return at the end"
+    "comparisons, if/elif/else, conditional expressions, for loops over range() or array rows, "
+    "while loops, calls to functions of the same file, and one return at the end"
 )
 
 BINOPS = {
@@ -42,12 +44,7 @@ BINOPS = {
 
 # Constructs that will come with later features get a specific message; the rest a generic one.
 UNSUPPORTED_STATEMENTS = {
-    ast.If: (
-        "an if statement",
-        "control flow is not supported yet; for a max/min/abs kink use max(), min() or abs()",
-    ),
-    ast.For: ("a for loop", "loops are not supported yet; unroll the loop by hand for now"),
-    ast.While: ("a while loop", "loops are not supported yet"),
+    ast.AsyncFor: ("an async for loop", None),
     ast.With: ("a with statement", None),
     ast.Try: ("a try statement", "exception handling cannot be differentiated; remove it"),
     ast.Raise: ("a raise statement", None),
@@ -62,12 +59,7 @@ UNSUPPORTED_STATEMENTS = {
     ast.Match: ("a match statement", None),
 }
 UNSUPPORTED_EXPRESSIONS = {
-    ast.Compare: (
-        "a comparison",
-        "comparisons need control flow, which is not supported yet; use max() or min()",
-    ),
-    ast.IfExp: ("a conditional expression", "use max(), min() or abs() for a kink"),
-    ast.BoolOp: ("a boolean operator", None),
+    ast.BoolOp: ("a boolean operator", "use and/or in the condition of an if or a while"),
     ast.Subscript: ("indexing", "scalar code only for now: pass the elements as parameters"),
     ast.List: ("a list", None),
     ast.Dict: ("a dict", None),
@@ -255,7 +247,7 @@ def load_functions(
         except SrcdiffError as e:
             raise e.located(name, text) from None
         lowered[fdef.name] = fn
-        for node in fn.body:
+        for node in walk(fn.body):
             if node.prim != "call":
                 continue
             callee = node.param("function")
@@ -335,7 +327,7 @@ def _numeric_constant(node: ast.expr) -> Const | None:
     return None
 
 
-class Lowerer(ArrayLowering):
+class Lowerer(ControlLowering, ArrayLowering):
     """Walks one function body, keeping the current SSA binding of each source name."""
 
     def __init__(
@@ -358,6 +350,10 @@ class Lowerer(ArrayLowering):
         self.fname = ""
         self.params_vars: set[Var] = set()
         self.aliases: set[Var] = set()
+        # Names assigned only inside a loop (or only in some branches of an if), with the line of
+        # that loop or if: reading them after it gets a message saying so.
+        self.loop_locals: dict[str, int] = {}
+        self.branch_locals: dict[str, int] = {}
 
     # -- structure ------------------------------------------------------------------------
 
@@ -380,7 +376,7 @@ class Lowerer(ArrayLowering):
         result: Atom | None = None
         result_name = fdef.name
         for i, stmt in enumerate(body):
-            self.stmt = Stmt(statement_text(stmt), stmt.lineno, stmt.col_offset + 1)
+            self.stmt = Stmt(child_statement_text(stmt), stmt.lineno, stmt.col_offset + 1)
             if isinstance(stmt, ast.Return):
                 if i != len(body) - 1:
                     raise _error(
@@ -473,6 +469,12 @@ class Lowerer(ArrayLowering):
             self.augassign(stmt)
         elif isinstance(stmt, ast.Pass):
             return
+        elif isinstance(stmt, ast.For):
+            self.for_loop(stmt)
+        elif isinstance(stmt, ast.While):
+            self.while_loop(stmt)
+        elif isinstance(stmt, ast.If):
+            self.if_statement(stmt)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self.imports.add(stmt)
         elif isinstance(stmt, ast.Expr):
@@ -595,6 +597,7 @@ class Lowerer(ArrayLowering):
                 f"'{name}' is a module, not a value",
                 hint=f"call one of its functions, e.g. {name}.exp(x)",
             )
+        self._scoped_name(name, node)
         if name in self.assigned:
             raise _error(
                 node,
@@ -654,8 +657,10 @@ class Lowerer(ArrayLowering):
             return self.emit(prim, (left, right))
         if isinstance(node, ast.Call):
             return self.call(node)
-        if self.array_mode and isinstance(node, ast.Compare):
-            return self.compare(node)
+        if isinstance(node, ast.Compare):
+            return self.compare(node) if self.array_mode else self.condition(node)
+        if isinstance(node, ast.IfExp):
+            return self.if_expression(node)
         if self.array_mode and isinstance(node, ast.Subscript):
             return self.subscript(node)
         if isinstance(node, ast.Attribute):
@@ -792,6 +797,7 @@ class Lowerer(ArrayLowering):
         """
         if name in self.env:
             return True
+        self._scoped_name(name, node)
         if name in self.assigned:
             raise _error(
                 node,
@@ -799,6 +805,21 @@ class Lowerer(ArrayLowering):
                 hint=f"assign '{name}' earlier",
             )
         return False
+
+    def _scoped_name(self, name: str, node: ast.AST) -> None:
+        """Refuse, with the reason, a name that exists only inside a loop or some branches."""
+        if name in self.loop_locals:
+            raise _error(
+                node,
+                f"'{name}' is assigned only inside the loop at line {self.loop_locals[name]}, and srcdiff does not read loop variables after their loop",
+                hint=f"assign '{name}' before the loop (it is then carried through the loop)",
+            )
+        if name in self.branch_locals:
+            raise _error(
+                node,
+                f"'{name}' is assigned in only some branches of the if at line {self.branch_locals[name]}",
+                hint=f"assign '{name}' before the if or in every branch",
+            )
 
     def _callee(self, func: ast.expr) -> tuple[str, str]:
         """The primitive a call names, and the name as written (for messages)."""

@@ -5,8 +5,9 @@ A value is a ``Var`` (an identity, not a string) or a ``Const``. A ``Node`` comp
 say which statement each group of adjoints differentiates. Names are given once, at emit time
 (see ``naming``), so passes can create, merge and drop values without fighting over names.
 
-Straight-line code is a list of nodes (a block). Structured control flow will be nodes that own
-blocks, so the printed output can stay structured.
+Straight-line code is a list of nodes (a block). Structured control flow is a node that owns
+blocks: a ``loop`` or ``branch`` node holds a ``Region`` whose bodies are small functions of the
+values they read, so the printed output stays structured (see ``Region``).
 """
 
 from __future__ import annotations
@@ -134,12 +135,43 @@ class Function:
     line: int = 0  # where the def is, for errors about the function as a whole
     col: int = 0
     numpy: bool = False  # the file imports NumPy (values from calls may be arrays)
+    # Values known to be Python ints (a range loop's counter): indexing with them reads one element.
+    ints: frozenset[Var] = frozenset()
 
     def param(self, name: str) -> Param | None:
         for p in self.params:
             if p.name == name:
                 return p
         return None
+
+
+@dataclass(eq=False)
+class Region:
+    """A loop or an if statement, as functions of the values they read and write.
+
+    Each body is a ``Function`` whose parameters are the iteration's targets (``targets`` of
+    them: ``i`` of ``for i in range(n)``, ``x_t`` of ``for x_t in X``), then the node's inputs, in
+    the order of the region node's arguments after its ``head`` ones; its result is a ``pack`` of
+    the new values of ``outputs`` (the names the region assigns that live on after it). The node
+    itself reads ``head`` atoms first (range bounds, the iterated arrays, an if's condition), then
+    the inputs, and each output is picked out of its result by an ``item`` node.
+
+    kind: ``for`` (``iterate`` says over what: ``range``, ``rows``, ``enumerate`` or ``zip``),
+    ``while`` (``bodies`` = [condition, body]; the condition returns a truth value, not a pack)
+    or ``if`` (``bodies`` = [then, else]). Compared by identity: two loops are never the same.
+    """
+
+    kind: str
+    bodies: list[Function] = field(repr=False)
+    inputs: list[str]
+    outputs: list[str]
+    targets: list[str] = field(default_factory=list)
+    head: int = 0
+    iterate: str = ""
+    text: str = ""  # the header as the user wrote it (``for x_t in X:``), for comments
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 @dataclass
@@ -170,6 +202,9 @@ class GradProgram:
     callees: list[GradProgram] = field(default_factory=list)
     # The file's functions that calls may name, for shape inference through calls.
     functions: dict[str, Function] = field(default_factory=dict)
+    # A region's body returns several values (a ``pack``): one seed per value, in order. The
+    # backward pass of one iteration starts from these instead of ``seed``.
+    seeds: list[Var] | None = None
 
 
 def uses(nodes: list[Node]) -> dict[Var, int]:
@@ -204,3 +239,15 @@ def substitute(nodes: list[Node], subst: dict[Var, Atom]) -> list[Node]:
         changed = any(new is not old for new, old in zip(args, node.args))
         out.append(node.replace_args(args) if changed else node)
     return out
+
+
+def walk(nodes: list[Node]) -> list[Node]:
+    """``nodes`` and, after each region node, the nodes of its bodies (recursively)."""
+    found: list[Node] = []
+    for node in nodes:
+        found.append(node)
+        region = node.param("region")
+        if isinstance(region, Region) and node.prim in ("loop", "branch"):
+            for body in region.bodies:
+                found.extend(walk(body.body))
+    return found

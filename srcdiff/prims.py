@@ -15,7 +15,9 @@ from typing import Any
 
 # Python's operator precedence, as the printer needs it (higher binds tighter).
 PREC_IFEXP = 1
+PREC_OR = 2
 PREC_AND = 3
+PREC_NOT = 4
 PREC_COMPARE = 5
 PREC_ADD = 10
 PREC_MUL = 11
@@ -72,6 +74,9 @@ for _name, _sym, _fn in [
     )
 
 _def(Prim("and", "and", "and", arity=None, differentiable=False, prec=PREC_AND))
+# Conditions of if and while: ``a or b``, ``not a`` (they carry no gradient).
+_def(Prim("or", "and", "or", arity=None, differentiable=False, prec=PREC_OR))
+_def(Prim("not", "unop", "not ", differentiable=False, prec=PREC_NOT))
 # select(cond, a, b) prints as ``a if cond else b``: how a router (max/min) passes its gradient.
 _def(Prim("select", "select", "if", arity=3, prec=PREC_IFEXP))
 # copy(x) is ``y = x`` where the user named the copy: kept so user names survive.
@@ -241,3 +246,8 @@ UFUNCS = {"mul": "multiply", "add": "add", "sub": "subtract", "div": "divide"}
 _def(Prim("call", "user", "call", arity=None))
 _def(Prim("call_backward", "user", "call_backward", arity=2))
 _def(Prim("item", "item", "item", arity=1))
+# Structured control flow (see ir.Region): ``loop``/``branch`` run a region's forward pass (params:
+# region; after reverse, tape and grad); ``loop_backward``/``branch_backward`` its backward pass.
+# ``pack`` is a region body's several results. The emitter prints them as statements with blocks.
+for _name in ("loop", "branch", "loop_backward", "branch_backward", "pack"):
+    _def(Prim(_name, "region", _name, arity=None))

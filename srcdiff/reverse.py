@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from .arrays import COMPARE_PRIMS
 from .errors import SrcdiffError
 from .frontend import BINOPS
-from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var
+from .ir import Atom, Const, Function, GradProgram, Node, Stmt, Var, walk
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
 from .rules import BOUND_RULES, NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
@@ -121,6 +121,15 @@ def callee_wrt(functions: list[Function], wrt: list[str]) -> dict[str, list[str]
                 if isinstance(a, Var) and a in active
             )
             found[callee.name] = [p.name for p in callee.params if p.name in chosen]
+        top = {id(n) for n in fn.body}
+        for node in walk(fn.body) if names else []:
+            if node.prim != "call" or id(node) in top:
+                continue
+            # A call inside a loop or an if: every argument that is a value may carry a gradient.
+            callee = by_name[node.param("function")]
+            chosen = set(found.get(callee.name, []))
+            chosen.update(p.name for p, a in zip(callee.params, node.args) if isinstance(a, Var))
+            found[callee.name] = [p.name for p in callee.params if p.name in chosen]
     return found
 
 
@@ -164,10 +173,12 @@ def same_shape_classes(fn: Function) -> dict[Var, Var]:
     return {v: find(v) for v in list(rep)}
 
 
-def _basic_index(template: tuple) -> bool:
-    """Whether an index template holds only constants, slices, None and Ellipsis (no arrays)."""
+def _basic_index(template: tuple, args: tuple = (), ints: frozenset = frozenset()) -> bool:
+    """Whether an index template holds only constants, ints, slices, None and Ellipsis (no arrays)."""
     if template[0] == "t":
-        return all(_basic_index(part) for part in template[1:])
+        return all(_basic_index(part, args, ints) for part in template[1:])
+    if template[0] == "v":
+        return args[template[1]] in ints
     return template[0] in ("c", "s", "n", "e")
 
 
@@ -177,6 +188,8 @@ def reverse(
     callees: dict[str, tuple[list[str], list[str]]] | None = None,
     *,
     check: bool = True,
+    shapes: dict | None = None,
+    functions: dict[str, Function] | None = None,
 ) -> GradProgram:
     """Build the backward sweep of ``fn`` with respect to the parameters named in ``wrt``.
 
@@ -186,14 +199,24 @@ def reverse(
     """
     if check:
         check_wrt(fn, wrt)
-    return _Reverse(fn, wrt, callees or {}).run()
+    prog = _Reverse(fn, wrt, callees or {}, shapes, functions or {}).run()
+    prog.shapes = shapes
+    prog.functions = functions or {}
+    return prog
 
 
 class _Reverse:
     def __init__(
-        self, fn: Function, wrt: list[str], callees: dict[str, tuple[list[str], list[str]]]
+        self,
+        fn: Function,
+        wrt: list[str],
+        callees: dict[str, tuple[list[str], list[str]]],
+        shapes: dict | None = None,
+        functions: dict[str, Function] | None = None,
     ) -> None:
         self.fn = fn
+        self.declared = shapes  # the parameters' declared shapes: region bodies get theirs
+        self.functions = functions or {}
         self.wrt = wrt
         self.callees = callees
         self.call_tapes: dict[int, Var] = {}  # id of a call node -> the Var of the callee's tape
@@ -209,6 +232,22 @@ class _Reverse:
         self.active = activity(fn, wrt, self.cut)
         result = fn.result if isinstance(fn.result, Var) else None
         self.seed = Var(hint="d" + fn.result_name, adjoint_of=result)
+        # A region's body returns several values (a pack): each gets a seed of its own.
+        self.pack: Node | None = None
+        self.seeds: list[Var] | None = None
+        for node in fn.body:
+            if node.out is result and node.prim == "pack":
+                self.pack = node
+                self.seeds = [Var(hint="seed") for _ in node.args]
+                result = None
+        # Each region node's outputs: the item nodes that pick them, by position.
+        self.region_items: dict[Var, dict[int, Var]] = {}
+        self.region_grads: dict[int, object] = {}  # id of a region node -> its RegionGrad
+        for node in fn.body:
+            if node.prim == "item" and node.args[0] in self.region_items:
+                self.region_items[node.args[0]][node.param("index")] = node.out  # type: ignore[index]
+            if node.prim in ("loop", "branch"):
+                self.region_items[node.out] = {}
         self.backward: list[Node] = []
         self.stmt: Stmt | None = None
         self.kinks: dict[Stmt, list[str]] = {}
@@ -275,6 +314,20 @@ class _Reverse:
             if node.out not in self.active or i in self.fused:
                 continue
             self.stmt = node.stmt
+            if node.prim == "item" and node.args[0] in self.region_items:
+                continue  # the region node reads its outputs' adjoints itself
+            if node.prim in ("loop", "branch"):
+                self.region_contributions(i, node)
+                continue
+            if node is self.pack:
+                assert self.seeds is not None
+                for k, arg in enumerate(node.args):
+                    if isinstance(arg, Var) and arg in self.active:
+                        self.contribs.setdefault(arg, []).append((i, self.seeds[k]))
+                for arg in dict.fromkeys(a for a in node.args if isinstance(a, Var)):
+                    if self.first_use.get(arg) == i:
+                        self.adjoint[arg] = self.total(arg)
+                continue
             g = self.adjoint[node.out]
             if i in self.chains:
                 self.fused_contributions(i, self.chains[i], g)
@@ -300,6 +353,8 @@ class _Reverse:
                 else:
                     grads.append(Const(0.0))
                 continue
+            if var not in self.adjoint:  # read by nothing but a region's result
+                self.adjoint[var] = self.total(var)
             adj = self.adjoint[var]
             if not (isinstance(adj, Var) and adj.adjoint_of is var):
                 # The parameter is the result itself (``return w``): its gradient is the seed.
@@ -309,6 +364,8 @@ class _Reverse:
             grads.append(adj)
         forward: list[Node] = []
         for node in self.fn.body:
+            if node.prim in ("loop", "branch"):
+                node = self.region_forward(node)
             tape = self.call_tapes.get(id(node))
             if tape is not None:  # the call also hands back the callee's tape
                 node = Node(
@@ -324,7 +381,76 @@ class _Reverse:
             self.seed,
             grads,
             kinks=self.kinks,
+            seeds=self.seeds,
         )
+
+    def region_contributions(self, i: int, node: Node) -> None:
+        """A loop or if: its bodies differentiated on their own (see regions), one backward node
+        that runs them on the forward's tape, and one gradient per active input."""
+        from .regions import differentiate_region, seeds_and_inputs
+
+        region = node.param("region")
+        inputs = node.args[region.head :]
+        active = {j for j, a in enumerate(inputs) if isinstance(a, Var) and a in self.active}
+        for a in node.args[: region.head]:
+            if isinstance(a, Var) and a in self.active and region.kind == "for":
+                from .errors import SrcdiffError
+
+                stmt = node.stmt
+                raise SrcdiffError(
+                    f"the gradient would flow into the array the loop iterates over ({region.text})",
+                    line=stmt.line if stmt else None,
+                    col=stmt.col if stmt else None,
+                    hint="loop over range(len(X)) and read X[t] inside the loop",
+                )
+        grad = differentiate_region(
+            node, active, self.callees, self.body_shapes(node), self.functions
+        )
+        self.region_grads[id(node)] = grad
+        items = self.region_items.get(node.out, {})
+        adjoints = []
+        for k in range(len(region.outputs)):
+            item = items.get(k)
+            adjoints.append(
+                self.adjoint.get(item, Const(0.0))
+                if item is not None and item in self.active
+                else Const(0.0)
+            )
+        prim = "loop_backward" if node.prim == "loop" else "branch_backward"
+        params = (("region", region), ("grad", grad), ("count", len(grad.returned)))
+        grads = self.emit(prim, seeds_and_inputs(node, grad, adjoints), params)
+        grads.hint = "grads"
+        for index, j in enumerate(grad.returned):
+            c = self.emit("item", (grads,), (("index", index),))
+            self.exact.add(c)
+            self.contribs.setdefault(inputs[j], []).append((i, c))  # type: ignore[arg-type]
+        for arg in dict.fromkeys(a for a in node.args if isinstance(a, Var)):
+            if self.first_use.get(arg) == i:
+                self.adjoint[arg] = self.total(arg)
+
+    def body_shapes(self, node: Node) -> dict | None:
+        """With declared shapes, those of a region's body parameters (None: not declared)."""
+        if self.declared is None:
+            return None
+        from .shapes import infer_shapes, region_param_shapes
+
+        if not hasattr(self, "_shape_of"):
+            params = {p.var: self.declared.get(p.name) for p in self.fn.params}
+            self._shape_of = infer_shapes(params, self.fn.body, self.functions)
+        shape_of = self._shape_of
+        return region_param_shapes(node, lambda a: () if isinstance(a, Const) else shape_of.get(a))
+
+    def region_forward(self, node: Node) -> Node:
+        """The forward region node, carrying its differentiated bodies and its tape."""
+        from .regions import forward_only
+
+        grad = self.region_grads.get(id(node))
+        if grad is None:
+            grad = forward_only(node, self.callees, self.body_shapes(node), self.functions)
+        params = (*node.params, ("grad", grad))
+        if grad.tape is not None:  # type: ignore[attr-defined]
+            params = (*params, ("tape", grad.tape))  # type: ignore[attr-defined]
+        return Node(node.out, node.prim, node.args, node.stmt, params)
 
     def forward_value(self, node: Node, key: str, build: Callable[[Var], list[Node]]) -> Var:
         """A value the backward needs that the source did not compute, placed right after ``node``
@@ -411,7 +537,7 @@ class _Reverse:
             # Ints and slices read no element twice, so the adjoint is a plain assignment (unslice),
             # several times faster than the accumulating np.add.at an integer array needs.
             # The adjoint may arrive lazily broadcast (x[0] + x): fit it to what was read first.
-            basic = _basic_index(node.param("index"))
+            basic = _basic_index(node.param("index"), node.args, self.fn.ints)
             fitted = self.emit("unbroadcast", (g, node.out))
             return self.emit("unslice" if basic else "scatter", (fitted, *node.args), node.params)
         env_shape: Atom | None = None

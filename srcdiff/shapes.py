@@ -16,7 +16,7 @@ declaration can say (write ``1``).
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .errors import SrcdiffError
 from .ir import Atom, Const, Function, GradProgram, Node, Var
@@ -228,6 +228,7 @@ def infer_shapes(
     shape_of: dict[Var, Shape | None] = dict(params)
     tuples: dict[Var, Shape] = {}  # values that are shapes: X.shape holds ("m", "n")
     sizes: dict[Var, Dim] = {}  # integer values that are sizes: m = X.shape[0]
+    regions: dict[Var, list[Shape | None]] = {}  # a loop's or if's outputs' shapes
 
     def of(a: Atom) -> Shape | None:
         return () if isinstance(a, Const) else shape_of.get(a)
@@ -283,6 +284,10 @@ def infer_shapes(
             out = of(args[0])
         elif prim == "matmul_grad_b":
             out = of(args[2])
+        elif prim in ("loop", "branch"):
+            regions[node.out] = region_output_shapes(node, of, functions)
+        elif prim == "item" and args[0] in regions:
+            out = regions[args[0]][node.param("index")]  # type: ignore[index]
         elif prim == "call" and functions and node.param("function") in functions:
             callee = functions[node.param("function")]
             inner = infer_shapes(
@@ -304,6 +309,58 @@ def infer_shapes(
     return shape_of
 
 
+def region_param_shapes(node: Node, of: Callable[[Atom], Shape | None]) -> dict[str, Shape | None]:
+    """The shapes of a region's body parameters (its targets, then its inputs), by name, as
+    the values before the region have them. A loop's carried values are assumed to keep their
+    shape (``region_output_shapes`` checks it)."""
+    region = node.param("region")
+    head, inputs = node.args[: region.head], node.args[region.head :]
+    shapes: dict[str, Shape | None] = {}
+    rows = [of(a) for a in head]
+    if region.iterate == "range":
+        target_shapes: list[Shape | None] = [()]
+    elif region.iterate == "enumerate":
+        s = rows[0]
+        target_shapes = [(), s[1:] if s else None]
+    else:
+        target_shapes = [s[1:] if s else None for s in rows]
+    for name, shape in zip(region.targets, target_shapes):
+        shapes[name] = shape
+    for name, a in zip(region.inputs, inputs):
+        shapes[name] = of(a)
+    return shapes
+
+
+def region_output_shapes(
+    node: Node, of: Callable[[Atom], Shape | None], functions: Mapping[str, Function] | None
+) -> list[Shape | None]:
+    """The shapes of a region's outputs: the same in every branch of an if, and for a loop, the
+    carried values' shapes when an iteration keeps them (otherwise they stay unknown)."""
+    region = node.param("region")
+    shapes = region_param_shapes(node, of)
+    for _ in range(2):
+        found = []
+        for body in region.bodies[1:] if region.kind == "while" else region.bodies:
+            inner = infer_shapes(
+                {p.var: shapes.get(p.name) for p in body.params}, body.body, functions
+            )
+            pack = next(n for n in body.body if n.out is body.result)
+            found.append(
+                [() if isinstance(a, Const) else inner.get(a) for a in pack.args]  # type: ignore[arg-type]
+            )
+        outs = [s if all(f[k] == s for f in found) else None for k, s in enumerate(found[0])]
+        if region.kind == "if":
+            return outs
+        changed = False
+        for name, out in zip(region.outputs, outs):
+            if out != shapes.get(name) and shapes.get(name) is not None:
+                shapes[name] = None  # the shape changes from one iteration to the next
+                changed = True
+        if not changed:
+            return [shapes.get(name) for name in region.outputs]
+    return [None] * len(region.outputs)
+
+
 def program_shapes(prog: GradProgram) -> dict[Var, Shape | None]:
     """The shape of every value of a program whose parameters' shapes were declared."""
     declared = prog.shapes or {}
@@ -312,6 +369,10 @@ def program_shapes(prog: GradProgram) -> dict[Var, Shape | None]:
     result = prog.function.result
     # The seed has the result's shape (a scalar for a scalar cost).
     params[prog.seed] = () if isinstance(result, Const) else forward.get(result)  # type: ignore[arg-type]
+    if prog.seeds is not None:  # a region body's seeds have the shapes of the values it returns
+        pack = next(n for n in prog.forward if n.out is result)
+        for seed, a in zip(prog.seeds, pack.args):
+            params[seed] = () if isinstance(a, Const) else forward.get(a)
     return infer_shapes(params, [*prog.forward, *prog.backward], prog.functions)
 
 

@@ -227,6 +227,13 @@ def dtype_kinds(prog: GradProgram, unspread: set[Var]) -> dict[Var, str]:
     for p in prog.function.params:
         shape = declared.get(p.name)
         kind[p.var] = "weak" if shape == () else "array" if shape is not None else "unknown"
+    if prog.seeds is not None:
+        # A loop body's seeds are the adjoints of the values it returns: like them, arrays of the
+        # parameters' dtype (or numbers).
+        shapes = program_shapes(prog)
+        for seed in prog.seeds:
+            shape = shapes.get(seed)
+            kind[seed] = "weak" if shape == () else "array" if shape is not None else "unknown"
 
     def of(a: Atom) -> str:
         return "weak" if isinstance(a, Const) else kind.get(a, "unknown")

@@ -121,35 +121,67 @@ CASES = {
         ("syntax error", "']'"),
         ("fix the syntax",),
     ),
-    "if": Case(
-        "def f(x):\n    if x > 0:\n        x = -x\n    return x\n",
+    "return_in_if": Case(
+        "def f(x):\n    if x > 0:\n        return x\n    return -x\n",
         "x",
-        2,
-        5,
-        ("if statement",),
-        ("max()",),
+        3,
+        9,
+        ("return inside a loop or an if",),
+        ("assign the value",),
     ),
-    "for": Case(
-        "def f(x):\n    for i in range(3):\n        x = x * 2\n    return x\n",
+    "break": Case(
+        "def f(x):\n    for i in range(3):\n        x = x * 2\n        break\n    return x\n",
         "x",
-        2,
-        5,
-        ("for loop",),
-        ("unroll",),
-    ),
-    "while": Case(
-        "def f(x):\n    while x < 3:\n        x = x * 2\n    return x\n",
-        "x",
-        2,
-        5,
+        4,
+        9,
+        ("break is not supported",),
         ("while loop",),
-        (),
+    ),
+    "while_else": Case(
+        "def f(x):\n    while x < 3:\n        x = x * 2\n    else:\n        x = 1.0\n    return x\n",
+        "x",
+        5,
+        9,
+        ("while ... else",),
+        ("after the loop",),
+    ),
+    "loop_variable_after_loop": Case(
+        "def f(x):\n    for i in range(3):\n        x = x * 2\n    return x * i\n",
+        "x",
+        4,
+        16,
+        ("'i' is assigned only inside the loop at line 2",),
+        ("before the loop",),
+    ),
+    "assigned_in_one_branch": Case(
+        "def f(x):\n    if x > 0:\n        z = x\n    return z\n",
+        "x",
+        4,
+        12,
+        ("some branches of the if at line 2",),
+        ("in every branch",),
+    ),
+    "iterate_over_scalar": Case(
+        "def f(x):\n    for t in x:\n        x = x * t\n    return x\n",
+        "x",
+        2,
+        14,
+        ("cannot iterate over x",),
+        ("range(",),
+    ),
+    "loop_target_assigned": Case(
+        "def f(x):\n    for i in range(3):\n        i = x\n    return x\n",
+        "x",
+        2,
+        9,
+        ("loop variable 'i' is assigned inside the loop",),
+        ("another name",),
     ),
     "lambda": Case(
         "def f(x):\n    g = lambda t: t * 2\n    return g\n", "x", 2, 9, ("lambda",), None
     ),
-    "comparison": Case(
-        "def f(x):\n    y = x < 2\n    return y\n", "x", 2, 9, ("comparison",), ("max()",)
+    "bool_operator": Case(
+        "def f(x):\n    y = x or 2.0\n    return y\n", "x", 2, 9, ("boolean operator",), ("and/or",)
     ),
     "string_constant": Case(
         'def f(x):\n    y = x + "1"\n    return y\n',
@@ -337,7 +369,7 @@ def test_bad_input(tmp_path: Path, case: Case) -> None:
 
 SUBPROCESS_CASES = [
     "syntax_error",
-    "if",
+    "return_in_if",
     "unknown_function",
     "used_before_assignment",
     "unknown_wrt",
@@ -363,19 +395,19 @@ def test_missing_file_in_subprocess(tmp_path: Path) -> None:
 
 
 def test_unsupported_construct_says_what_is_supported(tmp_path: Path) -> None:
-    (tmp_path / "bad.py").write_text(CASES["if"].source, encoding="utf-8")
+    (tmp_path / "bad.py").write_text(CASES["lambda"].source, encoding="utf-8")
     proc = run_cli(tmp_path, "bad.py", "--wrt", "x")
     assert proc.returncode == 2
-    for word in ("assignments", "math functions", "max", "min", "return"):
+    for word in ("assignments", "math functions", "max", "min", "return", "for", "while", "if"):
         assert word in proc.stderr
 
 
 def test_error_path_is_shown_as_given(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "bad.py").write_text(CASES["for"].source, encoding="utf-8")
+    (tmp_path / "pkg" / "bad.py").write_text(CASES["break"].source, encoding="utf-8")
     name = os.path.join("pkg", "bad.py")
     proc = run_cli(tmp_path, name, "--wrt", "x")
-    assert_located(proc, name, 2, 5, CASES["for"].source_line)
+    assert_located(proc, name, 4, 9, CASES["break"].source_line)
     assert listing(tmp_path / "pkg") == ["bad.py"]
 
 
@@ -623,7 +655,7 @@ def test_no_temporary_files_after_success(tmp_path: Path) -> None:
 
 
 def test_no_temporary_files_after_failure(tmp_path: Path) -> None:
-    (tmp_path / "bad.py").write_text(CASES["while"].source, encoding="utf-8")
+    (tmp_path / "bad.py").write_text(CASES["while_else"].source, encoding="utf-8")
     for args in (
         ["bad.py", "--wrt", "x"],
         ["bad.py", "--wrt", "x", "-o", "o.py"],

@@ -99,7 +99,13 @@ def test_the_only_function_is_chosen_and_others_need_a_name():
 @pytest.mark.parametrize(
     "body,line,col,message",
     [
-        ("    if x > 0:\n        x = -x\n    return x\n", 2, 5, "an if statement is not supported"),
+        (
+            "    if x > 0:\n        return x\n    return -x\n",
+            3,
+            9,
+            "a return inside a loop or an if",
+        ),
+        ("    while x > 0:\n        x = x - 1\n        continue\n    return x\n", 4, 9, "continue"),
         ("    y = x % 2\n    return y\n", 2, 9, r"operator % is not supported"),
         ("    return z\n", 2, 12, "name 'z' is not defined"),
         ("    y = q\n    q = x\n    return y\n", 2, 9, "'q' is used before it is assigned"),

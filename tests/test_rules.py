@@ -155,6 +155,11 @@ INTERNAL = {
     "call": "a call to a function of the same file: differentiated by its own backward pass",
     "call_backward": "runs a called function's backward pass (reverse.call_contributions)",
     "item": "one gradient of the tuple a called function's backward pass returns",
+    "loop": "a for or while loop: its body differentiated on its own (regions)",
+    "branch": "an if statement or conditional expression: each branch differentiated on its own",
+    "loop_backward": "runs a loop's backward iterations over its step tape",
+    "branch_backward": "runs the backward pass of the branch that ran",
+    "pack": "the several values a loop's or an if's body hands on",
     "unbroadcast": _HELPER + "sums an adjoint down to the shape of a broadcast operand",
     "sum_to": _HELPER + "sums an adjoint down to a shape (unbroadcast's worker)",
     "unreduce": _HELPER + "puts a reduction's removed axes back into its adjoint",
@@ -405,8 +410,10 @@ def test_every_kink_has_a_policy_and_a_test():
 
 def test_internal_prims_are_not_source_syntax():
     assert set(INTERNAL) <= set(PRIMS) and not set(INTERNAL) & set(RULES)
-    with pytest.raises(SrcdiffError):
-        compile_source("def f(x, y):\n    return x if x > y else y\n", "x")
+    # A conditional expression is an if (only one side runs), never the backward pass's select.
+    forward = compile_source("def f(x, y):\n    return x if x > y else y\n", "x").program.forward
+    assert [n.prim for n in forward].count("branch") == 1
+    assert "select" not in [n.prim for n in forward]
 
 
 @pytest.mark.parametrize("helper", sorted(set(INTERNAL) - {"select", "np.reshape"}))
@@ -596,6 +603,12 @@ NONDIFF_CASES = {
     "eq": ("def f(x):\n    return (x == 1) * 1.0 + x\n", 2.5, 1.0),
     "ne": ("def f(x):\n    return (x != 1) * 1.0 + x\n", 2.5, 1.0),
     "and": ("def f(x):\n    return ((x > 1) and (x < 3)) * 1.0 + x\n", 2.5, 1.0),
+    "or": (
+        "def f(x):\n    y = x\n    if x < 1 or x > 2:\n        y = 2 * x\n    return y\n",
+        2.5,
+        2.0,
+    ),
+    "not": ("def f(x):\n    y = x\n    if not x < 1:\n        y = 3 * x\n    return y\n", 2.5, 3.0),
     "pi": ("import math\n\n\ndef f(x):\n    return math.pi * x\n", 2.5, math.pi),
     "e": ("from math import e\n\n\ndef f(x):\n    return x * e\n", 2.5, math.e),
     "tau": ("import math as m\n\n\ndef f(x):\n    return x / m.tau\n", 2.5, 1 / math.tau),

@@ -1,0 +1,623 @@
+"""Printing loops and if statements: the bodies' passes inlined into ``for``/``while``/``if`` blocks.
+
+A region node's bodies were differentiated as functions of their own (see ``regions``); here they
+are printed in place, the way a person writes backprop through a loop::
+
+    y = 0.0
+    y_steps = []
+    for i in range(len(c)):
+        y_steps.append((i, y))
+        y = y * x + c[i]
+    ...
+    for i, y in reversed(y_steps):
+        dJ_dc[i] += dJ_dy
+        dJ_dx += dJ_dy * y
+        dJ_dy = dJ_dy * x
+
+One Python name carries a value through the loop (the user's ``y``: its value before the loop,
+in each iteration and after it), and one carries its adjoint back. A body's own value gets that
+name only where no later statement still reads the old one; otherwise it keeps its SSA name and a
+parallel assignment at the end of the body hands it over (``h = h_1``). Adjoints of values the
+loop only reads are summed over the iterations in place, and an element read by index
+(``c[i]``) gets its adjoint added at that index instead of a whole array per iteration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .ir import Atom, Const, GradProgram, Node, Var, uses
+from .rules import KINK_POLICY
+
+if TYPE_CHECKING:
+    from .emit import Printer
+    from .naming import Namer
+    from .regions import RegionGrad
+
+FORWARD_REGIONS = ("loop", "branch")
+BACKWARD_REGIONS = ("loop_backward", "branch_backward")
+INDENT = "    "
+
+
+def region_keeps(nodes: list[Node]) -> set[Var]:
+    """Values that need a statement of their own around regions: a region node's arguments are
+    read in every iteration (never inlined into the loop), and its outputs are bound by the
+    region's printing (never printed as ``item`` expressions)."""
+    keep: set[Var] = set()
+    states = set()
+    for n in nodes:
+        if n.prim in FORWARD_REGIONS or n.prim in BACKWARD_REGIONS:
+            # A loop's bounds and an if's condition are read once, in its header.
+            head = n.param("region").head if n.prim in FORWARD_REGIONS else 0
+            keep.update(a for a in n.args[head:] if isinstance(a, Var))
+            keep.add(n.out)
+            states.add(n.out)
+        elif n.prim == "item" and n.args[0] in states:
+            keep.add(n.out)
+    return keep
+
+
+class RegionPrinter:
+    """Prints the statements of one function, its regions as blocks (recursively)."""
+
+    def __init__(
+        self,
+        namer: Namer,
+        printer: Printer,
+        materialize: Callable[[list[Node], set[Var], set[Var]], tuple[list[Node], dict[Var, Node]]],
+        named: Callable[[GradProgram], set[Var]],
+        out: str,
+    ) -> None:
+        self.namer = namer
+        self.printer = printer
+        self.materialize = materialize
+        self.named = named
+        self.out = out
+        self.states: set[Var] = set()  # region nodes printed so far: their items are bound
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def bind(self, var: Var, atom: Atom) -> None:
+        """Print ``var`` as ``atom`` (a body's parameter as the enclosing function's value)."""
+        if isinstance(atom, Var) and atom not in self.printer.inline:
+            self.namer.names[var] = self.namer.name(atom)
+        else:
+            self.printer.inline[var] = Node(var, "copy", (atom,))
+
+    def text(self, a: Atom) -> str:
+        return self.printer.atom(a)[0]
+
+    def reads(self, n: Node) -> set[Var]:
+        """The values a statement reads, through the temporaries inlined into it."""
+        found: set[Var] = set()
+        stack = [a for a in n.args if isinstance(a, Var)]
+        while stack:
+            a = stack.pop()
+            found.add(a)
+            inner = self.printer.inline.get(a)
+            if inner is not None:
+                stack.extend(x for x in inner.args if isinstance(x, Var))
+        return found
+
+    def parallel(self, pairs: list[tuple[str, Atom]]) -> list[str]:
+        """``a, b = b_1, a_1``: hand values over at the end of a body, all read before any is set."""
+        pairs = [(name, a) for name, a in pairs if self.text(a) != name]
+        if not pairs:
+            return []
+        left = ", ".join(name for name, _ in pairs)
+        right = ", ".join(self.text(a) for _, a in pairs)
+        return [f"{left} = {right}"]
+
+    def share_names(
+        self,
+        stmts: list[Node],
+        outs: list[tuple[str, Atom, Var | None]],
+        step: set[Var] = frozenset(),  # type: ignore[assignment]
+        step_at: int = 0,
+    ) -> list[tuple[str, Atom]]:
+        """Give each output's value its carrying name where that is safe; return the hand-overs
+        still needed. ``outs``: (name, value, the value it replaces or None). ``step``: the
+        values pushed on the step tape, which happens before statement ``step_at``."""
+        claimed: set[Var] = set()
+        position = {n.out: i for i, n in enumerate(stmts)}
+        reads_after: dict[Var, int] = {}  # value -> the last statement position reading it
+        for i, n in enumerate(stmts):
+            for v in self.reads(n):
+                reads_after[v] = i
+        late: set[Var] = set()
+        for _, a, _ in outs:  # hand-overs from values that cannot take the name are reads too
+            if isinstance(a, Var) and a not in position:
+                late.add(a)
+        done: list[tuple[str, Atom]] = []
+        for name, a, old in outs:
+            ok = (
+                isinstance(a, Var)
+                and a in position
+                and a not in claimed
+                and a not in self.printer.inline
+                and (
+                    old is None
+                    or (
+                        old not in late
+                        and reads_after.get(old, -1) <= position[a]
+                        and (old not in step or step_at <= position[a])
+                    )
+                )
+            )
+            if ok:
+                claimed.add(a)  # type: ignore[arg-type]
+                self.namer.names[a] = name  # type: ignore[index]
+            else:
+                done.append((name, a))
+        return done
+
+    # -- statements -----------------------------------------------------------------------------
+
+    def forward(self, stmts: list[Node], prog: GradProgram, skip: set[Var]) -> list[str]:
+        lines: list[str] = []
+        states = self.states
+        for n in stmts:
+            if n.prim in FORWARD_REGIONS:
+                states.add(n.out)
+                lines += self.region_forward(n, prog, stmts)
+            elif n.prim == "item" and n.args[0] in states or n.out in skip:
+                continue
+            else:
+                lines.append(self.printer.statement(n))
+        return lines
+
+    def backward(
+        self, stmts: list[Node], prog: GradProgram, skip: set[Var], parent_stmts: list[Node]
+    ) -> list[str]:
+        """Backward statements, each group under a comment with the statement it differentiates."""
+        from .emit import unpacked_calls
+
+        lines: list[str] = []
+        current: object = False
+        states: set[Var] = set()
+        grads = {g for g in prog.grads if isinstance(g, Var)}
+        unpacked = unpacked_calls(prog, stmts, grads)
+        for n in stmts:
+            if n.out in skip:
+                continue
+            if n.prim == "item" and (n.args[0] in unpacked or n.args[0] in states):
+                continue  # assigned by the unpacking of its call's result, or by its region
+            if n.stmt != current:
+                current = n.stmt
+                if n.stmt is not None:
+                    lines.append(f"# {n.stmt.text}")
+                    for kink in prog.kinks.get(n.stmt, []):
+                        lines.append(f"# kink policy: {KINK_POLICY[kink]}")
+            if n.prim in BACKWARD_REGIONS:
+                states.add(n.out)
+                lines += self.region_backward(n, prog, stmts, parent_stmts)
+                continue
+            if n.param("accumulate"):
+                lines.append(self.accumulation(n))
+                continue
+            if n.out in unpacked:  # dJ_dh, dJ_dW, dJ_db = layer_backward(layer_tape, dJ_dz)
+                targets = [self.namer.name(v) if v is not None else "_" for v in unpacked[n.out]]
+                lines.append(f"{', '.join(targets)} = {self.printer.node(n)[0]}")
+                continue
+            lines.append(self.printer.statement(n))
+        return lines
+
+    def accumulation(self, n: Node) -> str:
+        """``dJ_dW += ...`` or ``dJ_dc[i] += ...``: an adjoint summed over a loop's iterations."""
+        target = self.namer.name(n.out)
+        if n.prim == "add":
+            return f"{target} += {self.text(n.args[1])}"
+        index = self.printer.index(n.param("index"), n.args[1:])
+        if n.prim == "unslice_add":
+            return f"{target}[{index}] += {self.text(n.args[1])}"
+        np_ = self.printer.module("numpy")
+        return f"{np_}.add.at({target}, {np_}.s_[{index}], {self.text(n.args[1])})"
+
+    # -- regions: forward -----------------------------------------------------------------------
+
+    def region_forward(self, n: Node, prog: GradProgram, stmts: list[Node]) -> list[str]:
+        grad: RegionGrad = n.param("grad")
+        region = grad.region
+        for body in grad.programs:
+            if body is not None:
+                self.learn(body)
+        head, inputs = n.args[: region.head], n.args[region.head :]
+        items = {m.param("index"): m.out for m in stmts if m.prim == "item" and m.args[0] is n.out}
+        readers = uses(prog.forward)
+        tape = set(prog.tape)
+        result = prog.function.result
+        lines: list[str] = []
+        names: list[str] = []  # the carrying name of each output
+        for k, name in enumerate(region.outputs):
+            init = inputs[k] if name in region.inputs else None
+            if region.kind == "if" and name in region.inputs:
+                init = inputs[region.inputs.index(name)]
+            # The value before the region can lend its name when nothing else reads it.
+            shared = (
+                isinstance(init, Var)
+                and init not in self.printer.inline
+                and readers.get(init, 0) == 1
+                and init not in tape
+                and init is not result
+            )
+            first = self.first_value(grad, k) if init is None else None
+            if shared:
+                carried = self.namer.name(init)  # type: ignore[arg-type]
+            elif first is not None:  # assigned in every branch: the first one's name
+                carried = self.namer.name(first)
+            elif k in items:
+                carried = self.namer.name(items[k])
+            else:
+                carried = self.namer.fresh(name)
+            if k in items:
+                self.namer.names[items[k]] = carried
+            names.append(carried)
+            if init is not None and not shared and region.kind != "if":
+                lines.append(f"{carried} = {self.text(init)}")
+        if region.kind == "if":
+            return lines + self.if_forward(n, grad, head, inputs, names)
+        return lines + self.loop_forward(n, grad, head, inputs, names)
+
+    def first_value(self, grad: RegionGrad, k: int) -> Var | None:
+        """An if's output that did not exist before it: the user-named value of its first branch."""
+        body = grad.programs[0]
+        if grad.region.kind != "if" or body is None:
+            return None
+        pack = next(m for m in body.forward if m.out is body.function.result)
+        a = pack.args[k]
+        if isinstance(a, Var) and a.is_user and a.name == grad.region.outputs[k]:
+            return a
+        return None
+
+    def learn(self, body: GradProgram) -> None:
+        """Let the namer see a body's nodes, so its temporaries are named from what they compute."""
+        for m in body.forward + body.backward:
+            self.namer.defs.setdefault(m.out, m)
+
+    def body_statements(
+        self, body: GradProgram, extra: set[Var], backward: bool = False
+    ) -> tuple[list[Node], dict[Var, Node]]:
+        nodes = body.backward if backward else body.forward
+        keep = self.named(body) | region_keeps(nodes)
+        stmts, inline = self.materialize(nodes, extra, keep)
+        self.printer.inline.update(inline)
+        return stmts, inline
+
+    def bind_inputs(
+        self, body: GradProgram, region_inputs: list[str], inputs: tuple, carried: dict[str, str]
+    ) -> None:
+        """A body's parameters printed as the enclosing function's values or carrying names."""
+        params = body.function.params[len(body.function.params) - len(region_inputs) :]
+        for p, a in zip(params, inputs):
+            if p.name in carried:
+                self.namer.names[p.var] = carried[p.name]
+            else:
+                self.bind(p.var, a)
+
+    def loop_forward(
+        self, n: Node, grad: RegionGrad, head: tuple, inputs: tuple, names: list[str]
+    ) -> list[str]:
+        region = grad.region
+        body = grad.programs[-1]
+        assert body is not None
+        carried = dict(zip(region.outputs, names))
+        self.bind_inputs(body, region.inputs, inputs, carried)
+        targets = body.function.params[: len(region.targets)]
+        for p in targets:
+            self.namer.name(p.var)
+        step = grad.step_tapes[-1]
+        pack = next(m for m in body.forward if m.out is body.function.result)
+        stmts, _ = self.body_statements(
+            body, set(step) | {a for a in pack.args if isinstance(a, Var)}
+        )
+        params = {p.name: p.var for p in body.function.params}
+        outs = [(carried[name], a, params[name]) for name, a in zip(region.outputs, pack.args)]
+        # Push the step as soon as its values exist: before a carried value is overwritten.
+        position = {m.out: i for i, m in enumerate(stmts)}
+        at = 1 + max((position[v] for v in step if v in position), default=-1)
+        handovers = self.share_names(stmts, outs, set(step), at)
+        lines: list[str] = []
+        tape = grad.tape
+        if tape is not None:
+            lines.append(f"{self.namer.name(tape)} = {'0' if grad.counted else '[]'}")
+        lines.append(self.loop_header(region, head, targets, body))
+        inner = self.forward(stmts[:at], body, {pack.out})
+        if tape is not None:
+            if grad.counted:
+                inner.append(f"{self.namer.name(tape)} += 1")
+            else:
+                inner.append(f"{self.namer.name(tape)}.append({self.step_tuple(step)})")
+        inner += self.forward(stmts[at:], body, {pack.out})
+        inner += self.parallel(handovers)
+        return lines + [INDENT + line for line in inner or ["pass"]]
+
+    def step_tuple(self, step: list[Var]) -> str:
+        parts = [self.namer.name(v) for v in step]
+        return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+    def loop_header(self, region, head: tuple, targets: list, body: GradProgram) -> str:
+        names = [self.namer.name(p.var) for p in targets]
+        if region.kind == "while":
+            cond = region.bodies[0]
+            carried = {}
+            for p in body.function.params:
+                carried[p.name] = p.var
+            for p in cond.params:  # the condition reads the same names as the body
+                twin = carried[p.name]
+                if twin in self.printer.inline:
+                    self.printer.inline[p.var] = Node(p.var, "copy", (twin,))
+                else:
+                    self.namer.names[p.var] = self.namer.name(twin)
+            for m in cond.body:
+                self.printer.inline[m.out] = m
+            return f"while {self.text(cond.result)}:"
+        if region.iterate == "range":
+            start, stop, step = head
+            if isinstance(step, Const) and step.value == 1:
+                if isinstance(start, Const) and start.value == 0:
+                    bounds = self.text(stop)
+                else:
+                    bounds = f"{self.text(start)}, {self.text(stop)}"
+            else:
+                bounds = f"{self.text(start)}, {self.text(stop)}, {self.text(step)}"
+            return f"for {names[0]} in range({bounds}):"
+        arrays = ", ".join(self.text(a) for a in head)
+        if region.iterate == "enumerate":
+            return f"for {names[0]}, {names[1]} in enumerate({arrays}):"
+        if region.iterate == "zip":
+            return f"for {', '.join(names)} in zip({arrays}):"
+        return f"for {names[0]} in {arrays}:"
+
+    def if_forward(
+        self, n: Node, grad: RegionGrad, head: tuple, inputs: tuple, names: list[str]
+    ) -> list[str]:
+        region = grad.region
+        lines = [f"if {self.text(head[0])}:"]
+        for k, body in enumerate(grad.programs):
+            assert body is not None
+            self.bind_inputs(body, region.inputs, inputs, {})
+            step = grad.step_tapes[k]
+            pack = next(m for m in body.forward if m.out is body.function.result)
+            stmts, _ = self.body_statements(
+                body, set(step) | {a for a in pack.args if isinstance(a, Var)}
+            )
+            params = {p.name: p.var for p in body.function.params}
+            outs = []
+            for name, carried, a in zip(region.outputs, names, pack.args):
+                old = params.get(name)
+                replaced = old if old is not None and self.text(old) == carried else None
+                outs.append((carried, a, replaced))
+            handovers = self.share_names(stmts, outs, set(step), len(stmts))
+            inner = self.forward(stmts, body, {pack.out})
+            if grad.tape is not None:
+                inner.append(f"{self.namer.name(grad.tape)} = {self.tuple_text(step)}")
+            inner += self.parallel(handovers)
+            if k == 1:
+                if not inner:
+                    break
+                lines.append("else:")
+            lines += [INDENT + line for line in inner or ["pass"]]
+        return lines
+
+    def tuple_text(self, values: list[Var]) -> str:
+        parts = [self.namer.name(v) for v in values]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    # -- regions: backward ----------------------------------------------------------------------
+
+    def region_backward(
+        self, n: Node, prog: GradProgram, stmts: list[Node], parent_stmts: list[Node]
+    ) -> list[str]:
+        grad: RegionGrad = n.param("grad")
+        region = grad.region
+        count = len(region.outputs)
+        is_if = region.kind == "if"
+        tape_var = n.args[0]
+        cond = n.args[1] if is_if else None
+        adjoints = n.args[2 if is_if else 1 :][:count]
+        invariants = n.args[(2 if is_if else 1) + count :]
+        items = {m.param("index"): m.out for m in stmts if m.prim == "item" and m.args[0] is n.out}
+        readers = uses(prog.backward)
+        grads = {g for g in prog.grads if isinstance(g, Var)}
+        # The gradients the region returns, by input position: named when printed.
+        returned_names: dict[int, Var] = {}
+        for index, j in enumerate(grad.returned):
+            item = items.get(index)
+            if item is not None:
+                returned_names[j] = item
+        return (
+            self.if_backward(n, grad, cond, tape_var, adjoints, invariants, returned_names)
+            if is_if
+            else self.loop_backward(
+                n, grad, tape_var, adjoints, invariants, returned_names, readers, grads, prog
+            )
+        )
+
+    def bind_backward_inputs(self, body: GradProgram, grad: RegionGrad, invariants: tuple) -> None:
+        """The invariant inputs a body's backward reads, printed as the enclosing values."""
+        region = grad.region
+        params = body.function.params[len(body.function.params) - len(region.inputs) :]
+        for j, a in zip(grad.invariants, invariants):
+            var = params[j].var
+            if var not in self.namer.names and var not in self.printer.inline:
+                self.bind(var, a)
+
+    def loop_backward(
+        self,
+        n: Node,
+        grad: RegionGrad,
+        tape_var: Atom,
+        adjoints: tuple,
+        invariants: tuple,
+        returned_names: dict[int, Var],
+        readers: dict[Var, int],
+        grads: set[Var],
+        prog: GradProgram,
+    ) -> list[str]:
+        region = grad.region
+        body = grad.programs[-1]
+        assert body is not None and body.seeds is not None
+        self.bind_backward_inputs(body, grad, invariants)
+        params = body.function.params
+        offset = len(params) - len(region.inputs)
+        wrt_grads = dict(zip(body.wrt, body.grads))
+        lines: list[str] = []
+        # Adjoints carried backwards through the loop, one name each.
+        carried_adjoint: dict[int, str] = {}
+        for k, name in enumerate(region.outputs):
+            if name not in body.wrt:
+                continue
+            g = adjoints[k]
+            share = (
+                isinstance(g, Var)
+                and g not in self.printer.inline
+                and readers.get(g, 0) == 1
+                and g not in grads
+                and g is not prog.seed
+                and g not in (prog.seeds or [])
+            )
+            item = returned_names.get(k)
+            if share:
+                adj = self.namer.name(g)  # type: ignore[arg-type]
+            elif item is not None:
+                adj = self.namer.name(item)
+            else:
+                adj = self.namer.fresh(f"d{self.out}_d{self.text(params[offset + k].var)}")
+            if item is not None:  # after the loop, the carried adjoint is the init's gradient
+                self.namer.names[item] = adj
+            if not share:
+                lines.append(f"{adj} = {self.text(g)}")
+            carried_adjoint[k] = adj
+            self.namer.names[body.seeds[k]] = adj
+        # Accumulators of the adjoints of values the loop only reads.
+        accumulate: list[Node] = []
+        drop: set[Var] = set()
+        defs = {m.out: m for m in body.backward}
+        counts = uses(body.backward)
+        for j in grad.returned:
+            name = region.inputs[j]
+            if name in region.outputs:
+                continue
+            g = wrt_grads.get(name)
+            item = returned_names.get(j)
+            acc_name = (
+                self.namer.name(item)
+                if item is not None
+                else self.namer.fresh(f"d{self.out}_d{name}")
+            )
+            acc = Var(hint=acc_name)
+            self.namer.names[acc] = acc_name
+            param = params[offset + j].var
+            # Through copies and a fitting unbroadcast to the adjoint of an element read by index.
+            d = defs.get(g) if isinstance(g, Var) else None
+            chain: list[Var] = []
+            while (
+                d is not None
+                and d.prim in ("copy", "unbroadcast")
+                and isinstance(d.args[0], Var)
+                and d.args[0] in defs
+                and counts.get(d.args[0]) == 1
+            ):
+                chain.append(d.out)
+                d = defs[d.args[0]]
+            if d is not None and d.prim in ("unslice", "scatter") and d.args[1] is param:
+                drop.update(chain)
+                drop.add(d.out)
+                prim = "unslice_add" if d.prim == "unslice" else "scatter_add"
+                zeros = self.zeros(param)
+                lines.append(f"{acc_name} = {zeros}")
+                accumulate.append(
+                    Node(
+                        acc,
+                        prim,
+                        (acc, *d.args[0:1], *d.args[2:]),
+                        d.stmt,
+                        (*d.params, ("accumulate", True)),
+                    )
+                )
+                continue
+            lines.append(f"{acc_name} = 0.0")
+            if isinstance(g, Var):
+                where = defs[g].stmt if g in defs else None
+                accumulate.append(Node(acc, "add", (acc, g), where, (("accumulate", True),)))
+        nodes = [m for m in body.backward if m.out not in drop] + accumulate
+        carried_grads = {
+            k: wrt_grads[name]
+            for k, name in enumerate(region.outputs)
+            if k in carried_adjoint and name in wrt_grads
+        }
+        keep = (self.named(body) - set(wrt_grads.values())) | region_keeps(nodes)
+        keep |= {m.out for m in accumulate}
+        keep |= {g for g in carried_grads.values() if isinstance(g, Var)}
+        stmts, inline = self.materialize(nodes, set(), keep)
+        self.printer.inline.update(inline)
+        # The adjoints handed to the previous iteration are computed last, once nothing reads
+        # this iteration's: then they can take over the carrying names.
+        for m in reversed(
+            [m for m in stmts if m.out in keep and m.out in set(carried_grads.values())]
+        ):
+            at = stmts.index(m)
+            if not any(m.out in self.reads(t) for t in stmts[at + 1 :]):
+                stmts.append(stmts.pop(at))
+        outs = [(carried_adjoint[k], g, body.seeds[k]) for k, g in carried_grads.items()]
+        handovers = self.share_names(stmts, outs)
+        step = grad.step_tapes[-1]
+        tape = self.namer.name(tape_var)  # type: ignore[arg-type]
+        if grad.counted:
+            lines.append(f"for _ in range({tape}):")
+        else:
+            lines.append(f"for {self.step_unpack(step)} in reversed({tape}):")
+        inner = self.backward(stmts, body, set(), stmts)
+        inner += self.parallel(handovers)
+        lines += [INDENT + line for line in inner or ["pass"]]
+        return lines
+
+    def step_unpack(self, step: list[Var]) -> str:
+        return ", ".join(self.namer.name(v) for v in step)
+
+    def zeros(self, like: Var) -> str:
+        self.printer.helpers.add("unbroadcast")
+        return f"unbroadcast(0.0, {self.namer.name(like)})"
+
+    def if_backward(
+        self,
+        n: Node,
+        grad: RegionGrad,
+        cond: Atom,
+        tape_var: Atom,
+        adjoints: tuple,
+        invariants: tuple,
+        returned_names: dict[int, Var],
+    ) -> list[str]:
+        region = grad.region
+        lines = [f"if {self.text(cond)}:"]
+        names = {j: self.namer.name(v) for j, v in returned_names.items()}
+        for k, body in enumerate(grad.programs):
+            assert body is not None and body.seeds is not None
+            self.bind_backward_inputs(body, grad, invariants)
+            for seed, g in zip(body.seeds, adjoints):
+                self.bind(seed, g)
+            wrt_grads = dict(zip(body.wrt, body.grads))
+            keep = self.named(body) | region_keeps(body.backward)
+            keep |= {g for g in wrt_grads.values() if isinstance(g, Var)}
+            stmts, inline = self.materialize(body.backward, set(), keep)
+            self.printer.inline.update(inline)
+            outs = []
+            for j in grad.returned:
+                g = wrt_grads.get(region.inputs[j], Const(0.0))
+                outs.append((names.get(j) or self.namer.fresh("grad"), g, None))
+            handovers = self.share_names(stmts, outs)
+            inner = []
+            step = grad.step_tapes[k]
+            if step:
+                one = "," if len(step) == 1 else ""
+                inner.append(f"{self.step_unpack(step)}{one} = {self.namer.name(tape_var)}")  # type: ignore[arg-type]
+            inner += self.backward(stmts, body, set(), stmts)
+            inner += self.parallel(handovers)
+            if k == 1:
+                if not inner:
+                    break
+                lines.append("else:")
+            lines += [INDENT + line for line in inner or ["pass"]]
+        return lines
