@@ -32,6 +32,10 @@ EXAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "mlp": ("loss", ("W1", "b1", "W2", "b2")),
     "linear_regression": ("cost", ("w", "b")),
     "rosenbrock": ("rosenbrock", ("x",)),
+    "horner": ("horner", ("c", "x")),
+    "rnn": ("rnn", ("Wx", "Wh", "b", "h")),
+    "rnn_sequence": ("rnn_loss", ("Wx", "Wh", "b", "h")),
+    "huber_regression": ("huber_cost", ("w",)),
 }
 
 
@@ -175,3 +179,98 @@ def rosenbrock_value_and_grad(x):
     g[-1] = 0
     g[1:] += 200 * d
     return f, g
+
+
+# -- loops: backpropagation through the same loop, run backwards ---------------------------------
+# (The closed forms, like x ** arange for Horner's coefficients, are other algorithms: the bar
+# here is the loop an expert writes when the cost is written as a loop.)
+
+
+def horner_value(c, x):
+    p = 0.0
+    for i in range(len(c)):
+        p = p * x + c[i]
+    return p
+
+
+def horner_value_and_grad(c, x):
+    p = 0.0
+    ps = []
+    for i in range(len(c)):
+        ps.append(p)
+        p = p * x + c[i]
+    dc = np.zeros_like(c)
+    dx = 0.0
+    dp = 1.0
+    for i in reversed(range(len(c))):
+        dc[i] = dp
+        dx += dp * ps[i]
+        dp = dp * x
+    return p, (dc, dx)
+
+
+def rnn_value(Wx, Wh, b, h, X):
+    for x_t in X:
+        h = np.tanh(Wx @ x_t + Wh @ h + b)
+    return 0.5 * (h @ h)
+
+
+def rnn_value_and_grad(Wx, Wh, b, h, X):
+    hs = [h]
+    for x_t in X:
+        h = np.tanh(Wx @ x_t + Wh @ h + b)
+        hs.append(h)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
+    dh = h
+    for t in reversed(range(len(X))):
+        dz = dh * (1 - hs[t + 1] ** 2)
+        db += dz
+        dWx += np.outer(dz, X[t])
+        dWh += np.outer(dz, hs[t])
+        dh = Wh.T @ dz
+    return 0.5 * (h @ h), (dWx, dWh, db, dh)
+
+
+def rnn_sequence_value(Wx, Wh, b, h, X, Y):
+    J = 0.0
+    for t in range(X.shape[0]):
+        h = np.tanh(Wx @ X[t] + Wh @ h + b)
+        e = h - Y[t]
+        J = J + e @ e
+    return J
+
+
+def rnn_sequence_value_and_grad(Wx, Wh, b, h, X, Y):
+    hs = [h]
+    J = 0.0
+    for t in range(X.shape[0]):
+        h = np.tanh(Wx @ X[t] + Wh @ h + b)
+        hs.append(h)
+        e = h - Y[t]
+        J = J + e @ e
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
+    dh = np.zeros_like(h)
+    for t in reversed(range(X.shape[0])):
+        dh += 2 * (hs[t + 1] - Y[t])
+        dz = dh * (1 - hs[t + 1] ** 2)
+        db += dz
+        dWx += np.outer(dz, X[t])
+        dWh += np.outer(dz, hs[t])
+        dh = Wh.T @ dz
+    return J, (dWx, dWh, db, dh)
+
+
+# -- Huber regression -------------------------------------------------------------------------
+
+
+def huber_regression_value(w, X, y, delta):
+    r = X @ w - y
+    a = np.abs(r)
+    return np.mean(np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta)))
+
+
+def huber_regression_value_and_grad(w, X, y, delta):
+    r = X @ w - y
+    a = np.abs(r)
+    J = np.mean(np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta)))
+    return J, X.T @ np.clip(r, -delta, delta) / len(y)

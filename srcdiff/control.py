@@ -54,7 +54,9 @@ def _loaded_names(nodes: list[ast.AST]) -> list[str]:
 def header_text(stmt: ast.stmt) -> str:
     """The first line of a compound statement as printed from the AST: ``for x_t in X:``."""
     if isinstance(stmt, ast.For):
-        return f"for {ast.unparse(stmt.target)} in {ast.unparse(stmt.iter)}:"
+        target = stmt.target
+        elts = target.elts if isinstance(target, ast.Tuple) else [target]
+        return f"for {', '.join(ast.unparse(e) for e in elts)} in {ast.unparse(stmt.iter)}:"
     if isinstance(stmt, ast.While):
         return f"while {ast.unparse(stmt.test)}:"
     if isinstance(stmt, ast.If):

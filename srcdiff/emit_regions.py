@@ -40,6 +40,17 @@ BACKWARD_REGIONS = ("loop_backward", "branch_backward")
 INDENT = "    "
 
 
+def defined_at(stmts: list[Node]) -> dict[Var, int]:
+    """Where each value is assigned: a statement's own, and the tape a loop or call also assigns."""
+    position: dict[Var, int] = {}
+    for i, n in enumerate(stmts):
+        position[n.out] = i
+        tape = n.param("tape")
+        if isinstance(tape, Var):
+            position[tape] = i
+    return position
+
+
 def region_keeps(nodes: list[Node]) -> set[Var]:
     """Values that need a statement of their own around regions: a region node's arguments are
     read in every iteration (never inlined into the loop), and its outputs are bound by the
@@ -120,7 +131,7 @@ class RegionPrinter:
         still needed. ``outs``: (name, value, the value it replaces or None). ``step``: the
         values pushed on the step tape, which happens before statement ``step_at``."""
         claimed: set[Var] = set()
-        position = {n.out: i for i, n in enumerate(stmts)}
+        position = defined_at(stmts)
         reads_after: dict[Var, int] = {}  # value -> the last statement position reading it
         for i, n in enumerate(stmts):
             for v in self.reads(n):
@@ -161,7 +172,7 @@ class RegionPrinter:
             if n.prim in FORWARD_REGIONS:
                 states.add(n.out)
                 lines += self.region_forward(n, prog, stmts)
-            elif n.prim == "item" and n.args[0] in states or n.out in skip:
+            elif n.prim == "item" and n.args[0] in states or n.out in skip or self.idle(n):
                 continue
             else:
                 lines.append(self.printer.statement(n))
@@ -179,7 +190,7 @@ class RegionPrinter:
         grads = {g for g in prog.grads if isinstance(g, Var)}
         unpacked = unpacked_calls(prog, stmts, grads)
         for n in stmts:
-            if n.out in skip:
+            if n.out in skip or self.idle(n):
                 continue
             if n.prim == "item" and (n.args[0] in unpacked or n.args[0] in states):
                 continue  # assigned by the unpacking of its call's result, or by its region
@@ -202,6 +213,10 @@ class RegionPrinter:
                 continue
             lines.append(self.printer.statement(n))
         return lines
+
+    def idle(self, n: Node) -> bool:
+        """A copy into the name it reads (a carried value handed over as it is): nothing to print."""
+        return n.prim == "copy" and self.namer.name(n.out) == self.text(n.args[0])
 
     def accumulation(self, n: Node) -> str:
         """``dJ_dW += ...`` or ``dJ_dc[i] += ...``: an adjoint summed over a loop's iterations."""
@@ -314,7 +329,7 @@ class RegionPrinter:
         params = {p.name: p.var for p in body.function.params}
         outs = [(carried[name], a, params[name]) for name, a in zip(region.outputs, pack.args)]
         # Push the step as soon as its values exist: before a carried value is overwritten.
-        position = {m.out: i for i, m in enumerate(stmts)}
+        position = defined_at(stmts)
         at = 1 + max((position[v] for v in step if v in position), default=-1)
         handovers = self.share_names(stmts, outs, set(step), at)
         lines: list[str] = []
@@ -486,7 +501,7 @@ class RegionPrinter:
                 adj = self.namer.fresh(f"d{self.out}_d{self.text(params[offset + k].var)}")
             if item is not None:  # after the loop, the carried adjoint is the init's gradient
                 self.namer.names[item] = adj
-            if not share:
+            if not share and self.text(g) != adj:
                 lines.append(f"{adj} = {self.text(g)}")
             carried_adjoint[k] = adj
             self.namer.names[body.seeds[k]] = adj
@@ -501,11 +516,12 @@ class RegionPrinter:
                 continue
             g = wrt_grads.get(name)
             item = returned_names.get(j)
-            acc_name = (
-                self.namer.name(item)
-                if item is not None
-                else self.namer.fresh(f"d{self.out}_d{name}")
-            )
+            if item is not None and item.adjoint_of is not None:  # the whole gradient: dJ_dW
+                acc_name = self.namer.name(item)
+            else:  # a part of it, summed over this loop's iterations
+                acc_name = self.namer.fresh(f"d{self.out}_d{name}_sum")
+                if item is not None:
+                    self.namer.names[item] = acc_name
             acc = Var(hint=acc_name)
             self.namer.names[acc] = acc_name
             param = params[offset + j].var

@@ -106,6 +106,8 @@ WORKED = [
     ("linear_cost_oneline", "cost", dict(w=2, b=8, x=-2, y=2), 2, (-4, 2)),
     ("linear_cost_oneline", "cost", dict(x=2, w=-2, b=8, y=1), 4.5, (6, 3)),
     ("max_router", "f", dict(x=1, y=2, z=0), 6, (2, 5, 0)),
+    ("huber", "huber", dict(r=0.5, delta=1.0), 0.125, (0.5, 0.0)),
+    ("huber", "huber", dict(r=-3.0, delta=1.0), 2.5, (-1.0, 2.0)),
     (
         "neuron_model",
         "model",

@@ -62,6 +62,18 @@ def inputs(name: str, rng: np.random.Generator, dtype=np.float64) -> dict[str, o
         }
     if name == "rosenbrock":
         return {"x": (1 + 0.5 * rng.standard_normal(6)).astype(dtype)}
+    if name == "horner":
+        return {"c": a(6), "x": dtype(0.7)}
+    if name.startswith("rnn"):
+        T, H, D = 5, 4, 3
+        args = {"Wx": a(H, D, scale=0.5), "Wh": a(H, H, scale=0.5), "b": a(H), "h": a(H)}
+        args["X"] = a(T, D)
+        if name == "rnn_sequence":
+            args["Y"] = a(T, H, scale=0.5)
+        return args
+    if name == "huber_regression":
+        m, n = 8, 3
+        return {"w": a(n), "X": a(m, n), "y": a(m), "delta": dtype(1.0)}
     raise AssertionError(f"no inputs for {name}")
 
 
