@@ -55,28 +55,31 @@ def unbroadcast(g, x):
 def horner_forward(c, x):
     """Compute p and the tape: the forward values the backward pass reads."""
     p = 0.0
+    c_len = len(c)
     p_steps = []
-    for i in range(len(c)):
-        p_steps.append((i, p))
+    for i in range(c_len):
+        p_steps.append(p)
         p = p * x + c[i]
     # Tape: the values the backward pass reads, stored once here.
     #   c: read by the backward loop
     #   x: read by the backward loop
+    #   c_len: read by the backward loop
     #   p_steps: read by the backward loop
-    return p, (c, x, p_steps)
+    return p, (c, x, c_len, p_steps)
 
 
 def horner_backward(tape, dp=1.0):
     """Gradient of p with respect to c, x, given the upstream gradient dp."""
-    c, x, p_steps = tape
+    c, x, c_len, p_steps = tape
     # for i in range(len(c)):
     dp_dp = dp
     dp_dx = 0.0
     dp_dc = unbroadcast(0.0, c)
-    for i, p in reversed(p_steps):
+    for i in reversed(range(c_len)):
+        p = p_steps[i]
         # p = p * x + c[i]
         dp_dx += dp_dp * p
-        dp_dc[i] += dp_dp
+        dp_dc[i] = dp_dp
         dp_dp = dp_dp * x
     return dp_dc, dp_dx
 

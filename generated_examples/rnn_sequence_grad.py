@@ -15,8 +15,9 @@ import numpy as np
 def rnn_loss_forward(Wx, Wh, b, h, X, Y):
     """Compute J and the tape: the forward values the backward pass reads."""
     J = 0.0
+    X_shape_item = X.shape[0]
     h_steps = []
-    for t in range(X.shape[0]):
+    for t in range(X_shape_item):
         X_item = X[t]
         h_2 = np.tanh(Wx @ X_item + Wh @ h + b)
         h_2_Y_t = h_2 - Y[t]
@@ -25,13 +26,14 @@ def rnn_loss_forward(Wx, Wh, b, h, X, Y):
         h = h_2
     # Tape: the values the backward pass reads, stored once here.
     #   Wh: read by the backward loop
+    #   X_shape_item: read by the backward loop
     #   h_steps: read by the backward loop
-    return J, (Wh, h_steps)
+    return J, (Wh, X_shape_item, h_steps)
 
 
 def rnn_loss_backward(tape, dJ=1.0):
     """Gradient of J with respect to Wx, Wh, b, h, given the upstream gradient dJ."""
-    Wh, h_steps = tape
+    Wh, X_shape_item, h_steps = tape
     # for t in range(X.shape[0]):
     dJ_dh = 0.0
     dJ_dJ = dJ

@@ -225,7 +225,8 @@ class RegionPrinter:
             return f"{target} += {self.text(n.args[1])}"
         index = self.printer.index(n.param("index"), n.args[1:])
         if n.prim == "unslice_add":
-            return f"{target}[{index}] += {self.text(n.args[1])}"
+            op = "=" if n.param("assign") else "+="
+            return f"{target}[{index}] {op} {self.text(n.args[1])}"
         np_ = self.printer.module("numpy")
         return f"{np_}.add.at({target}, {np_}.s_[{index}], {self.text(n.args[1])})"
 
@@ -431,7 +432,8 @@ class RegionPrinter:
         tape_var = n.args[0]
         cond = n.args[1] if is_if else None
         adjoints = n.args[2 if is_if else 1 :][:count]
-        invariants = n.args[(2 if is_if else 1) + count :]
+        first = (2 if is_if else 1) + count
+        invariants = n.args[first : first + len(grad.invariants)]
         items = {m.param("index"): m.out for m in stmts if m.prim == "item" and m.args[0] is n.out}
         readers = uses(prog.backward)
         grads = {g for g in prog.grads if isinstance(g, Var)}
@@ -541,6 +543,13 @@ class RegionPrinter:
                 drop.update(chain)
                 drop.add(d.out)
                 prim = "unslice_add" if d.prim == "unslice" else "scatter_add"
+                # c[i] with a range loop's own counter: each iteration writes its own element.
+                own = (
+                    grad.ranged
+                    and d.prim == "unslice"
+                    and d.param("index") == ("v", 1)
+                    and d.args[2] is params[0].var
+                )
                 zeros = self.zeros(param)
                 lines.append(f"{acc_name} = {zeros}")
                 accumulate.append(
@@ -549,7 +558,7 @@ class RegionPrinter:
                         prim,
                         (acc, *d.args[0:1], *d.args[2:]),
                         d.stmt,
-                        (*d.params, ("accumulate", True)),
+                        (*d.params, ("accumulate", True), ("assign", own)),
                     )
                 )
                 continue
@@ -579,15 +588,46 @@ class RegionPrinter:
         outs = [(carried_adjoint[k], g, body.seeds[k]) for k, g in carried_grads.items()]
         handovers = self.share_names(stmts, outs)
         step = grad.step_tapes[-1]
-        tape = self.namer.name(tape_var)  # type: ignore[arg-type]
-        if grad.counted:
-            lines.append(f"for _ in range({tape}):")
+        fetch: list[str] = []
+        if grad.ranged:
+            header, fetch = self.range_backward_header(n, grad, body, step, tape_var)
+            lines.append(header)
+        elif grad.counted:
+            lines.append(f"for _ in range({self.text(tape_var)}):")
         else:
-            lines.append(f"for {self.step_unpack(step)} in reversed({tape}):")
-        inner = self.backward(stmts, body, set(), stmts)
+            lines.append(f"for {self.step_unpack(step)} in reversed({self.text(tape_var)}):")
+        inner = fetch + self.backward(stmts, body, set(), stmts)
         inner += self.parallel(handovers)
         lines += [INDENT + line for line in inner or ["pass"]]
         return lines
+
+    def range_backward_header(
+        self, n: Node, grad: RegionGrad, body: GradProgram, step: list[Var], tape_var: Atom
+    ) -> tuple[str, list[str]]:
+        """``for i in reversed(range(n)):`` and the step's values fetched by i (as a person
+        writes it), or zipped with the reversed steps when the range does not start at 0."""
+        start, stop, stride = n.args[-3:]
+        counter = self.namer.name(body.function.params[0].var) if grad.counter else "_"
+        if isinstance(stride, Const) and stride.value == 1:
+            if isinstance(start, Const) and start.value == 0:
+                bounds = self.text(stop)
+                if step and grad.counter:
+                    fetch = f"{self.step_unpack(step)} = {self.text(tape_var)}[{counter}]"
+                    return f"for {counter} in reversed(range({bounds})):", [fetch]
+            else:
+                bounds = f"{self.text(start)}, {self.text(stop)}"
+        else:
+            bounds = f"{self.text(start)}, {self.text(stop)}, {self.text(stride)}"
+        if not step:
+            return f"for {counter} in reversed(range({bounds})):", []
+        if not grad.counter:
+            return f"for {self.step_unpack(step)} in reversed({self.text(tape_var)}):", []
+        values = self.step_unpack(step)
+        values = f"({values})" if len(step) > 1 else values
+        return (
+            f"for {counter}, {values} in zip(reversed(range({bounds})), reversed({self.text(tape_var)})):",
+            [],
+        )
 
     def step_unpack(self, step: list[Var]) -> str:
         return ", ".join(self.namer.name(v) for v in step)

@@ -48,14 +48,23 @@ class RegionGrad:
     step_tapes: list[list[Var]] = field(default_factory=list)
     tape: Var | None = None
     wrt: list[str] = field(default_factory=list)
+    # A range loop's counter the backward pass reads: not pushed, the backward loop runs over
+    # the same range reversed (its bounds are the backward node's last three arguments).
+    counter: bool = False
 
     def __hash__(self) -> int:
         return id(self)
 
     @property
+    def ranged(self) -> bool:
+        """A range loop: its backward pass runs over the same range, reversed."""
+        return self.region.iterate == "range"
+
+    @property
     def counted(self) -> bool:
-        """A loop whose iterations push nothing: its forward pass counts them instead."""
-        return self.region.kind != "if" and not any(self.step_tapes)
+        """A loop whose iterations push nothing: its forward pass counts them instead (a range
+        loop needs no count: its backward loop runs over the range)."""
+        return self.region.kind != "if" and not self.ranged and not any(self.step_tapes)
 
 
 def varied_values(fn: Function, varied: set[Var]) -> set[Var]:
@@ -129,8 +138,11 @@ def differentiate_region(
             continue
         params = {p.var: p.name for p in prog.function.params}
         step = []
+        counter = prog.function.params[0].var if region.iterate == "range" else None
         for v in prog.tape:
-            if params.get(v) in invariant_names:
+            if v is counter:
+                grad.counter = True
+            elif params.get(v) in invariant_names:
                 read.add(params[v])
             else:
                 step.append(v)
@@ -140,6 +152,8 @@ def differentiate_region(
         grad.tape = Var(hint="branch_tape") if any(grad.step_tapes) else None
     elif grad.counted:
         grad.tape = Var(hint="steps")
+    elif grad.ranged and not any(grad.step_tapes):
+        grad.tape = None  # the backward loop runs over the range: nothing to keep
     else:
         first = region.outputs[0] if region.outputs else "loop"
         grad.tape = Var(hint=f"{first}_steps")
@@ -160,12 +174,13 @@ def forward_only(
 
 def seeds_and_inputs(node: Node, grad: RegionGrad, adjoints: list[Atom]) -> tuple[Atom, ...]:
     """The backward node's arguments: the tape, (an if's condition,) the adjoints of the
-    outputs, then the invariant inputs its backward passes read."""
+    outputs, the invariant inputs its backward passes read, and a range loop's bounds."""
     region = grad.region
     inputs = node.args[region.head :]
     head = (node.args[0],) if region.kind == "if" else ()
-    tape = grad.tape if grad.tape is not None else Const(0)  # an if whose branches keep nothing
-    return (tape, *head, *adjoints, *(inputs[j] for j in grad.invariants))
+    tape = grad.tape if grad.tape is not None else Const(0)  # nothing kept per step or branch
+    bounds = node.args[:3] if grad.ranged else ()
+    return (tape, *head, *adjoints, *(inputs[j] for j in grad.invariants), *bounds)
 
 
 def nested_programs(prog: GradProgram) -> list[GradProgram]:

@@ -96,12 +96,14 @@ def horner(c, x):
 def test_horner_loop(shapes):
     c = np.array([1.0, -2.0, 3.0, 0.5])
     text = assert_gradient(HORNER, "c,x", [c, 0.7], shapes)
-    assert "for i in range(len(c)):" in text
-    assert "in reversed(p_steps):" in text
+    assert "for i in range(c_len):" in text
+    # the counter is not pushed: the backward loop runs over the same range, reversed
+    assert "for i in reversed(range(c_len)):" in text
     if shapes:
-        # the coefficient's adjoint is added at its index, not as a whole array per step
-        assert "dp_dc[i] += dp_dp" in text
-        assert "p_steps.append((i, p))" in text  # pushed before p is overwritten
+        assert "p = p_steps[i]" in text
+        # each step writes its own coefficient's adjoint, not a whole array per step
+        assert "dp_dc[i] = dp_dp" in text
+        assert "p_steps.append(p)" in text  # pushed before p is overwritten
         assert "    p = p * x + c[i]" in text  # one name carries p through the loop
 
 
@@ -192,19 +194,26 @@ def f(x, w):
             s = s + w * x**i + j * s * 0.1
     return s
 """
-    assert_gradient(source, "x,w", [0.9, 1.3])
+    text = assert_gradient(source, "x,w", [0.9, 1.3])
+    assert "zip(reversed(range(1, 7, 2)), reversed(s_steps))" in text
 
 
-def test_loop_that_only_counts():
-    # Nothing per iteration is needed by the backward pass: the forward counts iterations.
+def test_loops_that_keep_nothing_per_step():
+    # Nothing per iteration is needed by the backward pass: a range loop's backward runs over
+    # the same range, a while loop's forward counts its iterations.
     source = "def f(x, n):\n    y = 0.0\n    for i in range(n):\n        y = y + x\n    return y\n"
     text = assert_gradient(source, "x", [1.5, 4])
+    assert "for _ in reversed(range(n)):" in text
+    assert ".append(" not in text and "steps" not in text
+    source = "def f(x):\n    y = x\n    k = 0\n    while k < 3:\n        y = y + x\n        k = k + 1\n    return y\n"
+    text = assert_gradient(source, "x", [1.5])
     assert "steps += 1" in text and "for _ in range(steps):" in text
-    assert ".append(" not in text
 
 
 def test_loop_with_zero_iterations():
-    source = "def f(x, n):\n    y = x * 2.0\n    for i in range(n):\n        y = y * x\n    return y\n"
+    source = (
+        "def f(x, n):\n    y = x * 2.0\n    for i in range(n):\n        y = y * x\n    return y\n"
+    )
     generated, _, _ = run(source, "x")
     assert generated["f_grad"](1.5, 0) == 2.0
     assert_gradient(source, "x", [1.5, 3])
@@ -385,8 +394,14 @@ def f(w, X):
             "import numpy as np\n\n\ndef f(X):\n    s = 0.0\n    for x_t in X:\n        s = s + np.sum(x_t)\n    return s\n",
             "the array the loop iterates over",
         ),
-        ("def f(x):\n    for i in range(3):\n        x = x * 2\n    else:\n        x = 0.0\n    return x\n", "for ... else"),
-        ("def f(x):\n    for i in range(3):\n        x = x * 2\n        continue\n    return x\n", "continue"),
+        (
+            "def f(x):\n    for i in range(3):\n        x = x * 2\n    else:\n        x = 0.0\n    return x\n",
+            "for ... else",
+        ),
+        (
+            "def f(x):\n    for i in range(3):\n        x = x * 2\n        continue\n    return x\n",
+            "continue",
+        ),
     ],
 )
 def test_unsupported_loops_are_located(source, message):
