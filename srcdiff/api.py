@@ -9,6 +9,8 @@ run the user's code; generating from a file or from source text only reads it.
 
 from __future__ import annotations
 
+import ast
+import codecs
 import contextlib
 import gc
 import importlib.util
@@ -16,10 +18,13 @@ import inspect
 import linecache
 import math
 import os
+import re
 import shlex
 import sys
 import textwrap
+import tokenize
 import types
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +36,7 @@ from .frontend import Imports, load_functions
 from .ir import Const, Function, GradProgram
 from .optimize import optimize
 from .prims import MATH_CONSTANTS, MATH_FUNCTIONS
+from .regions import nested_programs
 from .reverse import callee_wrt, check_wrt, reverse
 from .shapes import Shape, format_shapes, parse_shapes, program_shapes, unify_call_sites
 
@@ -48,10 +54,19 @@ class Generated:
 
 
 def parse_wrt(wrt: str | Sequence[str]) -> list[str]:
-    """``"w,b"`` or ``["w", "b"]`` to a list of names."""
+    """``"w,b"`` or ``["w", "b"]`` to a list of names, spelled as Python spells identifiers.
+
+    Python reads identifiers in NFKC form (a parameter written ``ﬁ`` is ``fi``), and so does the
+    frontend; a name typed as it is written in the file must still find its parameter.
+    """
     if isinstance(wrt, str):
-        return [w.strip() for w in wrt.split(",") if w.strip()]
-    return [str(w) for w in wrt]
+        return [identifier(w) for w in wrt.split(",") if w.strip()]
+    return [identifier(str(w)) for w in wrt]
+
+
+def identifier(name: str) -> str:
+    """A name as Python reads it in source: stripped and NFKC-normalized."""
+    return unicodedata.normalize("NFKC", name.strip())
 
 
 def regenerate_command(
@@ -93,7 +108,7 @@ def compile_source(
     recorded in the header) pairs.
     """
     names = parse_wrt(wrt)
-    with _collector_paused():
+    with _collector_paused(), _errors_located(source, filename, includes):
         functions = load_functions(source, filename, function, imports, includes)
         fn = functions[0]
         declared = None
@@ -128,16 +143,23 @@ def _differentiate(
     sites: dict[str, list[list[Shape | None]]] = {}  # callee -> its arguments' shapes, per call
     programs = []
     for k, f in enumerate(functions):  # callers before the functions they call
-        prog = reverse(f, targets.get(f.name, []) if k else wrt, signatures, check=k == 0)
-        prog.functions = by_name
-        prog.shapes = shapes if k == 0 else unify_call_sites(f, sites.get(f.name, []))
+        declared = shapes if k == 0 else unify_call_sites(f, sites.get(f.name, []))
+        prog = reverse(
+            f,
+            targets.get(f.name, []) if k else wrt,
+            signatures,
+            check=k == 0,
+            shapes=declared,
+            functions=by_name,
+        )
         prog = optimize(prog)
         programs.append(prog)
-        known = program_shapes(prog) if prog.shapes is not None else {}
-        for n in prog.forward:
-            if n.prim == "call":
-                shape_of = [() if isinstance(a, Const) else known.get(a) for a in n.args]
-                sites.setdefault(n.param("function"), []).append(shape_of)
+        for p in nested_programs(prog):  # calls inside loops and ifs are call sites too
+            known = program_shapes(p) if p.shapes is not None else {}
+            for n in p.forward:
+                if n.prim == "call":
+                    shape_of = [() if isinstance(a, Const) else known.get(a) for a in n.args]
+                    sites.setdefault(n.param("function"), []).append(shape_of)
     main = programs[0]
     main.callees = programs[:0:-1]  # a function's definition before its callers'
     return main
@@ -158,6 +180,81 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def _errors_located(
+    source: str, filename: str, includes: Sequence[tuple[str, str]]
+) -> Iterator[None]:
+    """Every way the pipeline can refuse the input, as a ``SrcdiffError`` with its place.
+
+    Errors raised late (emitting refuses a parameter named like a generated function) get the
+    source line too. Parsing, lowering and printing walk syntax trees recursively, so an
+    expression nested deeper than Python's recursion limit allows (a sum of thousands of terms,
+    which Python itself may refuse to compile) would otherwise end in a traceback: it is reported
+    at the statement nested deepest, with the rewrite that works.
+    """
+    try:
+        yield
+    except SrcdiffError as e:
+        raise e.located(filename, source) from None
+    except RecursionError:
+        files = [(source, filename), *includes]
+        found = [(_deepest_statement(text), name, text) for text, name in files]
+        located = [(depth, where, name, text) for (depth, where), name, text in found if where]
+        line, col, name, text = None, None, filename, source
+        if located:
+            _, (line, col), name, text = max(located, key=lambda item: item[0])
+        raise SrcdiffError(
+            "this statement is nested too deeply for srcdiff (Python's recursion limit)",
+            filename=name,
+            line=line,
+            col=col,
+            hint="split the expression into several assignments (s1 = a + b, s2 = s1 + c, ...)",
+        ).located(name, text) from None
+
+
+def _deepest_statement(source: str) -> tuple[float, tuple[int, int] | None]:
+    """(depth, (line, col)) of the logical line whose syntax tree is deepest (infinite when even
+    parsing it alone exhausts the recursion limit); ``(0, None)`` when there is none.
+
+    Each logical line is parsed on its own (compound-statement headers do not parse alone and are
+    skipped) and measured without recursion, so this works where the whole file could not.
+    """
+    best: tuple[float, tuple[int, int] | None] = (0, None)
+    lines = source.splitlines(keepends=True)
+    start: tuple[int, int] | None = None
+    skip = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
+    try:
+        for tok in tokenize.generate_tokens(iter(lines).__next__):
+            if start is None and tok.type not in skip and tok.type != tokenize.NEWLINE:
+                start = tok.start
+            if tok.type != tokenize.NEWLINE or start is None:
+                continue
+            (row, col), end_row = start, tok.end[0]
+            text = "".join(lines[row - 1 : end_row])[col:]
+            start = None
+            try:
+                depth: float = _tree_depth(ast.parse(text))
+            except RecursionError:
+                depth = math.inf
+            except (SyntaxError, ValueError):
+                continue
+            if depth > best[0]:
+                best = (depth, (row, col + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return best
+
+
+def _tree_depth(tree: ast.AST) -> int:
+    """The depth of a syntax tree, measured with a stack instead of recursion."""
+    deepest, stack = 0, [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _imports_from_globals(fn: Callable[..., Any]) -> Imports:
@@ -215,27 +312,79 @@ def _resolve(
 def read_source(path: Path) -> str:
     """The text of a source file, with a located error for every way reading it can fail."""
     where = str(path)
-    if not path.exists():
-        raise SrcdiffError("no such file", filename=where, hint="check the path")
-    if path.is_dir():
-        raise SrcdiffError(
-            "is a directory, not a Python file",
-            filename=where,
-            hint="name the .py file to differentiate",
-        )
-    data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        if path.is_dir():
+            raise SrcdiffError(
+                "is a directory, not a Python file",
+                filename=where,
+                hint="name the .py file to differentiate",
+            )
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise SrcdiffError("no such file", filename=where, hint="check the path") from None
+    except OSError as e:  # a name too long, a permission denied: the user's to fix, not a crash
         raise SrcdiffError(
-            f"the file is not valid UTF-8 (byte 0x{data[e.start]:02x})",
+            f"cannot read the file: {e.strerror or e}", filename=where, hint="check the path"
+        ) from None
+    return _decode_source(data, where)
+
+
+# PEP 263: how a file declares its encoding, on its first or second line (Python's own pattern).
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+_BLANK_OR_COMMENT = re.compile(rb"^[ \t\f]*(?:[#\r\n]|$)")
+
+
+def _decode_source(data: bytes, where: str) -> str:
+    """Source bytes to text as Python reads them: UTF-8 (a BOM is dropped) unless the file
+    declares another encoding (``# -*- coding: latin-1 -*-``), since a file Python runs is a file
+    srcdiff should read. Bytes that do not decode and NUL characters, which Python's parser
+    refuses without saying where, are errors at their line and column (counted in characters, as
+    editors count them).
+    """
+    encoding, shown = "utf-8", "UTF-8"
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]  # offsets below are then counted after the BOM
+    else:
+        for number, line in enumerate(data.splitlines()[:2], 1):
+            match = _CODING.match(line)
+            if match:
+                declared = match[1].decode("ascii")
+                try:
+                    encoding = codecs.lookup(declared).name
+                except LookupError:
+                    raise SrcdiffError(
+                        f"the file declares an unknown encoding '{declared}'",
+                        filename=where,
+                        line=number,
+                        col=1,
+                        hint="declare a known encoding, or save the file as UTF-8 and remove the line",
+                    ) from None
+                shown = declared
+                break
+            if not _BLANK_OR_COMMENT.match(line):
+                break
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        raise SrcdiffError(
+            f"the file is not valid {shown} (byte 0x{data[e.start]:02x})",
             filename=where,
-            line=line,
-            col=col,
+            line=data.count(b"\n", 0, e.start) + 1,
+            col=len(data[start : e.start].decode(encoding, errors="replace")) + 1,
             hint="save the file as UTF-8",
         ) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        start = text.rfind("\n", 0, nul) + 1
+        raise SrcdiffError(
+            "the file contains a NUL character, which Python source cannot hold",
+            filename=where,
+            line=text.count("\n", 0, nul) + 1,
+            col=nul - start + 1,
+            hint="is it a binary file? Save the source as text",
+        )
+    return text
 
 
 def generate(

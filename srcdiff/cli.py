@@ -22,6 +22,7 @@ from . import __version__
 from .api import (
     bind_arguments,
     compile_source,
+    identifier,
     import_function,
     load_generated,
     parse_wrt,
@@ -131,7 +132,7 @@ def parse_at(items: Sequence[str], params: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
-        name = name.strip()
+        name = identifier(name)
         if not sep or not name.isidentifier():
             raise UsageError(f"--at expects NAME=VALUE, got {item!r}")
         if name not in params:
@@ -155,9 +156,16 @@ def default_output(path: Path) -> Path:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    A directory that refuses the file (read-only, full) is the user's to fix: a ``SrcdiffError``
+    naming the target, not the temporary file, and not a traceback.
+    """
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise _unwritable(path, e) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
@@ -166,10 +174,21 @@ def write_atomically(path: Path, text: str) -> None:
         else:
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _unwritable(path, e) from None
         raise
+
+
+def _unwritable(path: Path, e: OSError) -> SrcdiffError:
+    """The error for an output the filesystem refuses, naming the file the user asked for."""
+    return SrcdiffError(
+        f"cannot write the file: {e.strerror or e}",
+        filename=str(path),
+        hint="choose another -o, or a directory you can write to",
+    )
 
 
 def check_values(
@@ -282,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
         source,
         wrt,
         filename=str(path),
-        function=args.function,
+        function=identifier(args.function) if args.function else args.function,
         source_name=source_name,
         output=output_arg,
         shapes=args.shapes,

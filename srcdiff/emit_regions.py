@@ -592,6 +592,8 @@ class RegionPrinter:
         if grad.ranged:
             header, fetch = self.range_backward_header(n, grad, body, step, tape_var)
             lines.append(header)
+        elif grad.targets_read:
+            lines.append(self.arrays_backward_header(n, grad, body, step, tape_var))
         elif grad.counted:
             lines.append(f"for _ in range({self.text(tape_var)}):")
         else:
@@ -628,6 +630,29 @@ class RegionPrinter:
             f"for {counter}, {values} in zip(reversed(range({bounds})), reversed({self.text(tape_var)})):",
             [],
         )
+
+    def arrays_backward_header(
+        self, n: Node, grad: RegionGrad, body: GradProgram, step: list[Var], tape_var: Atom
+    ) -> str:
+        """``for x_t, (h, h_1) in zip(reversed(X), reversed(h_steps)):``: the rows are read
+        again from the arrays (views, nothing copied) instead of being pushed."""
+        region = grad.region
+        arrays = n.args[len(n.args) - region.head :]
+        iterables = [f"reversed({self.text(a)})" for a in arrays]
+        if region.iterate == "enumerate":
+            iterables.insert(0, f"reversed(range(len({self.text(arrays[0])})))")
+        tape_read = set(body.tape)
+        names = [
+            self.namer.name(p.var) if p.var in tape_read else "_"
+            for p in body.function.params[: len(region.targets)]
+        ]
+        if step:
+            values = self.step_unpack(step)
+            names.append(f"({values})" if len(step) > 1 else values)
+            iterables.append(f"reversed({self.text(tape_var)})")
+        if len(iterables) == 1:
+            return f"for {names[0]} in {iterables[0]}:"
+        return f"for {', '.join(names)} in zip({', '.join(iterables)}):"
 
     def step_unpack(self, step: list[Var]) -> str:
         return ", ".join(self.namer.name(v) for v in step)

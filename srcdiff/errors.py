@@ -33,10 +33,15 @@ class SrcdiffError(Exception):
         self.byte_col = False
 
     def located(self, filename: str, source: str | None = None) -> SrcdiffError:
-        """Fill in the file (and source line) where the caller knows them and the raiser did not."""
+        """Fill in the file (and source line) where the caller knows them and the raiser did not.
+
+        The source line is taken only for an error in that same file: an error already located in
+        an included file must not be shown with the line of the same number in the main file.
+        """
         if self.filename is None:
             self.filename = filename
-        if self.source_line is None and source is not None and self.line:
+        same_file = self.filename == filename
+        if self.source_line is None and source is not None and self.line and same_file:
             lines = source.splitlines()
             if 0 < self.line <= len(lines):
                 self.source_line = lines[self.line - 1]

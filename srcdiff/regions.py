@@ -51,6 +51,9 @@ class RegionGrad:
     # A range loop's counter the backward pass reads: not pushed, the backward loop runs over
     # the same range reversed (its bounds are the backward node's last three arguments).
     counter: bool = False
+    # A loop over arrays (rows, enumerate, zip) whose targets the backward pass reads: they are
+    # not pushed, the backward loop runs over the same arrays reversed (the node's last args).
+    targets_read: bool = False
 
     def __hash__(self) -> int:
         return id(self)
@@ -64,7 +67,18 @@ class RegionGrad:
     def counted(self) -> bool:
         """A loop whose iterations push nothing: its forward pass counts them instead (a range
         loop needs no count: its backward loop runs over the range)."""
-        return self.region.kind != "if" and not self.ranged and not any(self.step_tapes)
+        return (
+            self.region.kind != "if"
+            and not self.ranged
+            and not self.targets_read
+            and not any(self.step_tapes)
+        )
+
+    @property
+    def replays_head(self) -> bool:
+        """The backward loop runs over the forward's range or arrays again (they are the
+        backward node's last arguments)."""
+        return self.ranged or self.targets_read
 
 
 def varied_values(fn: Function, varied: set[Var]) -> set[Var]:
@@ -139,9 +153,16 @@ def differentiate_region(
         params = {p.var: p.name for p in prog.function.params}
         step = []
         counter = prog.function.params[0].var if region.iterate == "range" else None
+        targets = (
+            {p.var for p in prog.function.params[: len(region.targets)]}
+            if region.iterate in ("rows", "enumerate", "zip")
+            else set()
+        )
         for v in prog.tape:
             if v is counter:
                 grad.counter = True
+            elif v in targets:
+                grad.targets_read = True
             elif params.get(v) in invariant_names:
                 read.add(params[v])
             else:
@@ -152,8 +173,8 @@ def differentiate_region(
         grad.tape = Var(hint="branch_tape") if any(grad.step_tapes) else None
     elif grad.counted:
         grad.tape = Var(hint="steps")
-    elif grad.ranged and not any(grad.step_tapes):
-        grad.tape = None  # the backward loop runs over the range: nothing to keep
+    elif grad.replays_head and not any(grad.step_tapes):
+        grad.tape = None  # the backward loop runs over the range or arrays: nothing to keep
     else:
         first = region.outputs[0] if region.outputs else "loop"
         grad.tape = Var(hint=f"{first}_steps")
@@ -179,7 +200,7 @@ def seeds_and_inputs(node: Node, grad: RegionGrad, adjoints: list[Atom]) -> tupl
     inputs = node.args[region.head :]
     head = (node.args[0],) if region.kind == "if" else ()
     tape = grad.tape if grad.tape is not None else Const(0)  # nothing kept per step or branch
-    bounds = node.args[:3] if grad.ranged else ()
+    bounds = node.args[: region.head] if grad.replays_head else ()
     return (tape, *head, *adjoints, *(inputs[j] for j in grad.invariants), *bounds)
 
 

@@ -1,0 +1,1 @@
+# a cost function will go here

@@ -1,0 +1,3 @@
+def cost(w, tape, dJ_dw, dJ):
+    J = w * tape * w + dJ_dw * dJ * w
+    return J

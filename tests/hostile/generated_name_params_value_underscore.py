@@ -1,0 +1,3 @@
+def cost(w, value, _):
+    J = w * value * _ * w
+    return J

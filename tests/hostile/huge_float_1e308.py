@@ -1,0 +1,3 @@
+def cost(w):
+    J = w * 1e308
+    return J

@@ -1,0 +1,4 @@
+def cost(w):
+    import math
+    J = math.sin(w) * w
+    return J

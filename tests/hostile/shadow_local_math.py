@@ -1,0 +1,7 @@
+import math
+
+
+def cost(w, x):
+    J = math.exp(w) * x
+    math = J
+    return math

@@ -1,0 +1,3 @@
+def cost(w, abs):
+    J = abs(w)
+    return J

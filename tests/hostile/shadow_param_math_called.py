@@ -1,0 +1,6 @@
+import math
+
+
+def cost(w, math):
+    J = math.sin(w)
+    return J

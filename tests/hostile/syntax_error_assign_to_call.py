@@ -1,0 +1,3 @@
+def cost(w, b):
+    cost(w) = b
+    return b

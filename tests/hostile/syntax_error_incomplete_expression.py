@@ -1,0 +1,3 @@
+def cost(w):
+    J = w +
+    return J

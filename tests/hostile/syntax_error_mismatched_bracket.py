@@ -1,0 +1,3 @@
+def cost(w, b):
+    J = (w * b]
+    return J

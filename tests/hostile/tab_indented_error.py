@@ -1,0 +1,3 @@
+def cost(w):
+	J = w *	foo(w)
+	return J

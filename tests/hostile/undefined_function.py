@@ -1,0 +1,3 @@
+def cost(w):
+    J = 2 * foo(w)
+    return J

@@ -1,0 +1,3 @@
+def cost(w):
+    J = math.sin(w)
+    return J

@@ -1,0 +1,3 @@
+def cost(w):
+    J = np.sum(w)
+    return J

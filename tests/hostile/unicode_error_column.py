@@ -1,0 +1,3 @@
+def cost(θ):
+    πr = θ * foo(θ)
+    return πr

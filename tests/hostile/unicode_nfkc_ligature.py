@@ -1,0 +1,3 @@
+def cost(ﬁ, x):
+    J = fi * fi * x
+    return J

@@ -1,0 +1,7 @@
+async def cost(w):
+    J = w * 2
+    return J
+
+
+def other(w):
+    return w

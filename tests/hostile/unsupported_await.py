@@ -1,0 +1,3 @@
+def cost(w):
+    J = await w
+    return J

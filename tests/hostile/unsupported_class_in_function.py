@@ -1,0 +1,4 @@
+def cost(w):
+    class Box:
+        pass
+    return w

@@ -1,0 +1,3 @@
+def cost(w):
+    label = f"{w}"
+    return w

@@ -1,0 +1,3 @@
+def cost(w):
+    square = lambda t: t * t
+    return w

@@ -1,0 +1,3 @@
+def cost(w):
+    nonlocal w
+    return w

@@ -1,0 +1,3 @@
+def cost(w, **options):
+    J = w * 2
+    return J

@@ -1,0 +1,6 @@
+import math
+
+
+def cost(w):
+    J = math.hypot(*w)
+    return J

@@ -1,0 +1,3 @@
+def cost(w):
+    label = "J" + "1"
+    return w

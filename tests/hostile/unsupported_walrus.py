@@ -1,0 +1,3 @@
+def cost(w):
+    J = (t := w * 2) + t
+    return J

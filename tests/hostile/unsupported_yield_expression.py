@@ -1,0 +1,3 @@
+def cost(w):
+    J = yield w
+    return J

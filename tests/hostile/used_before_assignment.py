@@ -1,0 +1,4 @@
+def cost(w):
+    J = t * w
+    t = w * 2
+    return J
