@@ -39,6 +39,18 @@ def _stored_names(statements: list[ast.stmt]) -> list[str]:
     return list(found)
 
 
+def _loop_targets(statements: list[ast.stmt]) -> set[str]:
+    """Names bound as the targets of for loops inside the statements (they do not outlive them)."""
+    found: set[str] = set()
+    for stmt in statements:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.For):
+                found.update(
+                    n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)
+                )
+    return found
+
+
 def _loaded_names(nodes: list[ast.AST]) -> list[str]:
     """Names the code reads, in order of first reading."""
     found: dict[str, None] = {}
@@ -183,7 +195,8 @@ class ControlLowering:
         iterate: str,
         test: ast.expr | None,
     ) -> None:
-        stored = _stored_names(body)
+        inner_targets = _loop_targets(body)
+        stored = [n for n in _stored_names(body) if n not in inner_targets]
         for name in targets:
             if name in stored:
                 raise self._error(
@@ -218,7 +231,9 @@ class ControlLowering:
         self.stmt = Stmt(header_text(stmt), stmt.lineno, stmt.col_offset + 1)
         cond = self.condition(stmt.test)
         branches = [stmt.body, stmt.orelse]
-        stored = [_stored_names(b) for b in branches]
+        stored = [
+            [n for n in _stored_names(b) if n not in _loop_targets(b)] for b in branches
+        ]
         everywhere = set(stored[0]) & set(stored[1])
         outputs = [
             n for n in dict.fromkeys(stored[0] + stored[1]) if n in self.env or n in everywhere
@@ -304,6 +319,9 @@ class ControlLowering:
                         "write the loop's condition into a while loop or an if inside the loop",
                     )
                 child.statement(stmt)
+            for name in outputs or []:
+                if name not in child.env:  # assigned only inside a loop of this body
+                    child._scoped_name(name, statements[-1])
             result = child.emit("pack", tuple(child.env[n] for n in outputs or []))
         counters = {"range": 1, "enumerate": 1}.get(iterate, 0)  # range's i, enumerate's t
         return Function(

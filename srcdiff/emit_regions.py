@@ -239,11 +239,14 @@ class RegionPrinter:
             if body is not None:
                 self.learn(body)
         head, inputs = n.args[: region.head], n.args[region.head :]
-        items = {m.param("index"): m.out for m in stmts if m.prim == "item" and m.args[0] is n.out}
+        items = {
+            m.param("index"): m.out for m in prog.forward if m.prim == "item" and m.args[0] is n.out
+        }
         readers = uses(prog.forward)
         tape = set(prog.tape)
         result = prog.function.result
         lines: list[str] = []
+        after: list[str] = []  # hand-overs once the region is done
         names: list[str] = []  # the carrying name of each output
         for k, name in enumerate(region.outputs):
             init = inputs[k] if name in region.inputs else None
@@ -267,13 +270,22 @@ class RegionPrinter:
             else:
                 carried = self.namer.fresh(name)
             if k in items:
-                self.namer.names[items[k]] = carried
+                self.name_output(items[k], carried, after)
             names.append(carried)
             if init is not None and not shared and region.kind != "if":
                 lines.append(f"{carried} = {self.text(init)}")
         if region.kind == "if":
-            return lines + self.if_forward(n, grad, head, inputs, names)
-        return lines + self.loop_forward(n, grad, head, inputs, names)
+            return lines + self.if_forward(n, grad, head, inputs, names) + after
+        return lines + self.loop_forward(n, grad, head, inputs, names) + after
+
+    def name_output(self, var: Var, name: str, after: list[str]) -> None:
+        """A region's output is ``name`` after it; if the enclosing body already chose another
+        name for that value (to carry it on), hand it over after the region."""
+        chosen = self.namer.names.get(var)
+        if chosen is None:
+            self.namer.names[var] = name
+        elif chosen != name:
+            after.append(f"{chosen} = {name}")
 
     def first_value(self, grad: RegionGrad, k: int) -> Var | None:
         """An if's output that did not exist before it: the user-named value of its first branch."""
@@ -434,7 +446,11 @@ class RegionPrinter:
         adjoints = n.args[2 if is_if else 1 :][:count]
         first = (2 if is_if else 1) + count
         invariants = n.args[first : first + len(grad.invariants)]
-        items = {m.param("index"): m.out for m in stmts if m.prim == "item" and m.args[0] is n.out}
+        items = {
+            m.param("index"): m.out
+            for m in prog.backward
+            if m.prim == "item" and m.args[0] is n.out
+        }
         readers = uses(prog.backward)
         grads = {g for g in prog.grads if isinstance(g, Var)}
         # The gradients the region returns, by input position: named when printed.
@@ -447,7 +463,7 @@ class RegionPrinter:
             self.if_backward(n, grad, cond, tape_var, adjoints, invariants, returned_names)
             if is_if
             else self.loop_backward(
-                n, grad, tape_var, adjoints, invariants, returned_names, readers, grads, prog
+                n, grad, tape_var, adjoints, invariants, returned_names, readers, grads, prog, stmts
             )
         )
 
@@ -471,6 +487,7 @@ class RegionPrinter:
         readers: dict[Var, int],
         grads: set[Var],
         prog: GradProgram,
+        outer: list[Node],
     ) -> list[str]:
         region = grad.region
         body = grad.programs[-1]
@@ -480,6 +497,7 @@ class RegionPrinter:
         offset = len(params) - len(region.inputs)
         wrt_grads = dict(zip(body.wrt, body.grads))
         lines: list[str] = []
+        after: list[str] = []  # hand-overs once the loop is done
         # Adjoints carried backwards through the loop, one name each.
         carried_adjoint: dict[int, str] = {}
         for k, name in enumerate(region.outputs):
@@ -502,7 +520,7 @@ class RegionPrinter:
             else:
                 adj = self.namer.fresh(f"d{self.out}_d{self.text(params[offset + k].var)}")
             if item is not None:  # after the loop, the carried adjoint is the init's gradient
-                self.namer.names[item] = adj
+                self.name_output(item, adj, after)
             if not share and self.text(g) != adj:
                 lines.append(f"{adj} = {self.text(g)}")
             carried_adjoint[k] = adj
@@ -579,15 +597,30 @@ class RegionPrinter:
         self.printer.inline.update(inline)
         # The adjoints handed to the previous iteration are computed last, once nothing reads
         # this iteration's: then they can take over the carrying names.
-        for m in reversed(
-            [m for m in stmts if m.out in keep and m.out in set(carried_grads.values())]
-        ):
+        movable = [
+            m
+            for m in stmts
+            if m.out in keep and m.out in set(carried_grads.values()) and m.prim != "item"
+        ]  # (an item is assigned by its region's statement: it cannot move on its own)
+        for m in reversed(movable):
             at = stmts.index(m)
             if not any(m.out in self.reads(t) for t in stmts[at + 1 :]):
                 stmts.append(stmts.pop(at))
         outs = [(carried_adjoint[k], g, body.seeds[k]) for k, g in carried_grads.items()]
         handovers = self.share_names(stmts, outs)
         step = grad.step_tapes[-1]
+        # The backward loop rebinds its steps' names. A step value may carry the name of a value
+        # the enclosing backward pass still reads after the loop (h, the state after the loop):
+        # inside the backward loop such a step value goes by another name.
+        later = outer[outer.index(n) + 1 :] if n in outer else []
+        tape = set(prog.tape)
+        protected = {self.namer.name(v) for m in later for v in self.reads(m) if v in tape}
+        renamed: dict[Var, str] = {}
+        for v in [*step, *(p.var for p in params[: len(region.targets)])]:
+            name = self.namer.names.get(v)
+            if name is not None and name in protected:
+                renamed[v] = name
+                self.namer.names[v] = self.namer.fresh(f"{name}_step")
         fetch: list[str] = []
         if grad.ranged:
             header, fetch = self.range_backward_header(n, grad, body, step, tape_var)
@@ -601,7 +634,8 @@ class RegionPrinter:
         inner = fetch + self.backward(stmts, body, set(), stmts)
         inner += self.parallel(handovers)
         lines += [INDENT + line for line in inner or ["pass"]]
-        return lines
+        self.namer.names.update(renamed)  # the forward pass's names again
+        return lines + after
 
     def range_backward_header(
         self, n: Node, grad: RegionGrad, body: GradProgram, step: list[Var], tape_var: Atom
