@@ -36,6 +36,7 @@ EXAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "rnn": ("rnn", ("Wx", "Wh", "b", "h")),
     "rnn_sequence": ("rnn_loss", ("Wx", "Wh", "b", "h")),
     "huber_regression": ("huber_cost", ("w",)),
+    "rnn_states": ("rnn_states", ("Wx", "Wh", "b", "h")),
 }
 
 
@@ -258,6 +259,33 @@ def rnn_sequence_value_and_grad(Wx, Wh, b, h, X, Y):
         dWh += np.outer(dz, hs[t])
         dh = Wh.T @ dz
     return J, (dWx, dWh, db, dh)
+
+
+def rnn_states_value(Wx, Wh, b, h, X, Y):
+    hs = []
+    for x_t in X:
+        h = np.tanh(Wx @ x_t + Wh @ h + b)
+        hs.append(h)
+    E = np.stack(hs) - Y
+    return np.sum(E * E)
+
+
+def rnn_states_value_and_grad(Wx, Wh, b, h, X, Y):
+    hs = [h]
+    for x_t in X:
+        h = np.tanh(Wx @ x_t + Wh @ h + b)
+        hs.append(h)
+    E = np.stack(hs[1:]) - Y
+    dH = 2 * E
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
+    dh = np.zeros_like(h)
+    for t in reversed(range(len(X))):
+        dz = (dh + dH[t]) * (1 - hs[t + 1] ** 2)
+        db += dz
+        dWx += np.outer(dz, X[t])
+        dWh += np.outer(dz, hs[t])
+        dh = Wh.T @ dz
+    return np.sum(E * E), (dWx, dWh, db, dh)
 
 
 # -- Huber regression -------------------------------------------------------------------------

@@ -17,26 +17,27 @@ def rnn_forward(Wx, Wh, b, h, X):
     h_steps = []
     for x_t in X:
         h_2 = np.tanh(Wx @ x_t + Wh @ h + b)
-        h_steps.append((x_t, h, h_2))
+        h_steps.append((h, h_2))
         h = h_2
     J = 0.5 * np.sum(h**2)
     # Tape: the values the backward pass reads, stored once here.
     #   Wh: read by the backward loop
+    #   X: read by the backward loop
     #   h_steps: read by the backward loop
     #   h: read by dJ_dh
-    return J, (Wh, h_steps, h)
+    return J, (Wh, X, h_steps, h)
 
 
 def rnn_backward(tape, dJ=1.0):
     """Gradient of J with respect to Wx, Wh, b, h, given the upstream gradient dJ."""
-    Wh, h_steps, h = tape
+    Wh, X, h_steps, h = tape
     # J = 0.5 * np.sum(h**2)
     dJ_dh = dJ * h
     # for x_t in X:
     dJ_db = 0.0
     dJ_dWx = 0.0
     dJ_dWh = 0.0
-    for x_t, h, h_2 in reversed(h_steps):
+    for x_t, (h, h_2) in zip(reversed(X), reversed(h_steps)):
         # h = np.tanh(Wx @ x_t + Wh @ h + b)
         dJ_dWx_x_t_Wh_h = dJ_dh * (1 - h_2**2)
         dJ_db += dJ_dWx_x_t_Wh_h

@@ -176,6 +176,8 @@ class ArrayLowering:
         if len(positional) != 1:
             raise _error(node, f"{shown} takes a list of arrays here", hint=example)
         listed = positional[0]
+        if isinstance(listed, ast.Name):  # a list built with append (see control)
+            return self.stacked_list(node, prim, listed, keywords)
         if not isinstance(listed, (ast.List, ast.Tuple)):
             raise _error(
                 listed,

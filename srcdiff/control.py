@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from .arrays import COMPARE_PRIMS
 from .errors import SrcdiffError
 from .ir import Atom, Const, Function, Param, Region, Stmt, Var
+from .prims import PRIMS
 
 if TYPE_CHECKING:
     from .frontend import Lowerer
@@ -45,9 +46,7 @@ def _loop_targets(statements: list[ast.stmt]) -> set[str]:
     for stmt in statements:
         for node in ast.walk(stmt):
             if isinstance(node, ast.For):
-                found.update(
-                    n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)
-                )
+                found.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
     return found
 
 
@@ -115,6 +114,91 @@ class ControlLowering:
                 node, "this comparison is not supported", "use <, <=, >, >=, == or !="
             )
         return self.emit(prim, (left, right))
+
+    # -- lists ------------------------------------------------------------------------------
+
+    def new_list(self: Lowerer, node: ast.List) -> Atom:  # type: ignore[misc]
+        """``hs = []``: a list whose contents are known while the function is read."""
+        var = self.emit("new_list", ())
+        self.list_values[var] = []
+        return var
+
+    def list_append(self: Lowerer, stmt: ast.Expr) -> bool:  # type: ignore[misc]
+        """``hs.append(v)``: recorded, not run. Outside loops the list's contents are known (so
+        ``np.stack(hs)`` stacks them); a loop collects one value per iteration."""
+        call = stmt.value
+        if not (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "append"
+            and isinstance(call.func.value, ast.Name)
+        ):
+            return False
+        name = call.func.value.id
+        if len(call.args) != 1 or call.keywords:
+            raise self._error(call, "append takes one value")
+        if name in self.collect_into:
+            if name in self.collected:
+                raise self._error(
+                    stmt,
+                    f"'{name}' is appended to twice in one iteration",
+                    "append once per iteration (stack the values first if you need several)",
+                )
+            self.collected[name] = self.expr(call.args[0])
+            return True
+        atom = self.lookup(name, call.func.value)
+        if isinstance(atom, Var) and atom in self.list_values:
+            self.list_values[atom].append(self.expr(call.args[0]))
+            return True
+        raise self._error(
+            stmt,
+            f"srcdiff cannot append to '{name}' here",
+            "append to a list created with [] in the function, at the top level of a loop's "
+            "body or outside loops, and pass it to np.stack",
+        )
+
+    def stacked_list(  # type: ignore[misc]
+        self: Lowerer, node: ast.Call, prim: str, listed: ast.Name, keywords: dict
+    ) -> Atom:
+        """``np.stack(hs)`` (or np.concatenate) of a list built with append."""
+        from .arrays import _static
+
+        shown = f"np.{PRIMS[prim].symbol}"
+        atom = self.lookup(listed.id, listed)
+        axis = _static(keywords["axis"], f"the axis of {shown}") if "axis" in keywords else 0
+        if isinstance(atom, Var) and atom in self.list_values:
+            parts = self.list_values[atom]
+            if not parts:
+                raise self._error(listed, f"{shown} of an empty list has nothing to join")
+            params = (("axis", axis),) if "axis" in keywords else ()
+            return self.emit(prim, tuple(parts), params)
+        if isinstance(atom, Var) and atom in self.collected_lists:
+            if prim != "np.stack" or axis != 0:
+                raise self._error(
+                    node,
+                    f"a list built in a loop can be joined with np.stack(list) only (axis 0), not {shown}",
+                    f"write np.stack({listed.id})",
+                )
+            return self.emit("stack_list", (atom,))
+        raise self._error(
+            listed,
+            f"{shown} needs its arrays listed in the call, or a list built with append",
+            f"write the arrays out: {shown}([a, b, c]), or build the list with append",
+        )
+
+    def check_lists(self: Lowerer) -> None:  # type: ignore[misc]
+        """A list a loop filled exists as a Python list only for np.stack (and len)."""
+        for node in self.nodes:
+            if node.prim in ("stack_list", "len"):
+                continue
+            for a in node.args:
+                if isinstance(a, Var) and a in self.collected_lists and node.stmt is not None:
+                    raise SrcdiffError(
+                        f"the list '{a.name}' filled by a loop can only be passed to np.stack (or len)",
+                        line=node.stmt.line,
+                        col=node.stmt.col,
+                        hint=f"stack it first: {a.name}_array = np.stack({a.name})",
+                    )
 
     # -- regions ----------------------------------------------------------------------------
 
@@ -197,6 +281,7 @@ class ControlLowering:
     ) -> None:
         inner_targets = _loop_targets(body)
         stored = [n for n in _stored_names(body) if n not in inner_targets]
+        appended = self._appended_lists(body)
         for name in targets:
             if name in stored:
                 raise self._error(
@@ -212,16 +297,24 @@ class ControlLowering:
         reads = [
             n
             for n in _loaded_names(readers)
-            if n in self.env and n not in carried and n not in targets
+            if n in self.env and n not in carried and n not in targets and n not in appended
         ]
         inputs = carried + reads
-        region = Region(kind, [], inputs, carried, targets, len(head), iterate, header_text(stmt))
+        region = Region(
+            kind, [], inputs, carried + appended, targets, len(head), iterate, header_text(stmt)
+        )
+        region.collected = list(range(len(carried), len(carried) + len(appended)))
         where = self.stmt
         self.stmt = Stmt(region.text, stmt.lineno, stmt.col_offset + 1)
         if test is not None:
             region.bodies.append(self._body([test], targets, inputs, None, condition=True))
-        region.bodies.append(self._body(body, targets, inputs, carried, iterate=iterate))
-        self._region_node("loop", region, head, where)
+        region.bodies.append(
+            self._body(body, targets, inputs, carried + appended, iterate=iterate, collect=appended)
+        )
+        lists = [self.env[n] for n in appended]
+        self._region_node("loop", region, head, where, lists)
+        for name in appended:
+            self.collected_lists.add(self.env[name])  # type: ignore[arg-type]
         for name in targets:
             self.env.pop(name, None)
             self.loop_locals.setdefault(name, stmt.lineno)
@@ -231,9 +324,7 @@ class ControlLowering:
         self.stmt = Stmt(header_text(stmt), stmt.lineno, stmt.col_offset + 1)
         cond = self.condition(stmt.test)
         branches = [stmt.body, stmt.orelse]
-        stored = [
-            [n for n in _stored_names(b) if n not in _loop_targets(b)] for b in branches
-        ]
+        stored = [[n for n in _stored_names(b) if n not in _loop_targets(b)] for b in branches]
         everywhere = set(stored[0]) & set(stored[1])
         outputs = [
             n for n in dict.fromkeys(stored[0] + stored[1]) if n in self.env or n in everywhere
@@ -261,8 +352,50 @@ class ControlLowering:
         state = self.emit("branch", (cond, *(self.env[n] for n in reads)), (("region", region),))
         return self.emit("item", (state,), (("index", 0),))
 
-    def _region_node(self: Lowerer, prim: str, region: Region, head: list[Atom], where: Stmt | None) -> None:  # type: ignore[misc]
-        args = (*head, *(self.env[n] for n in region.inputs))
+    def _appended_lists(self: Lowerer, body: list[ast.stmt]) -> list[str]:  # type: ignore[misc]
+        """The lists a loop body appends to at its top level (each value collected per
+        iteration); an append deeper inside the body to a list from outside is refused."""
+        found: list[str] = []
+        for stmt in body:
+            nested = not (isinstance(stmt, ast.Expr))
+            for node in ast.walk(stmt):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "append"
+                    and isinstance(node.func.value, ast.Name)
+                ):
+                    continue
+                name = node.func.value.id
+                atom = self.env.get(name)
+                if not (isinstance(atom, Var) and atom in self.list_values):
+                    continue  # a list of the body's own, or an error found when it is lowered
+                if nested:
+                    raise self._error(
+                        node,
+                        f"'{name}' is appended to inside a nested if or loop",
+                        "append at the top level of the loop's body, once per iteration",
+                    )
+                if self.list_values[atom]:
+                    raise self._error(
+                        node,
+                        f"'{name}' already holds values before the loop that appends to it",
+                        f"start it empty ({name} = []) and put the first values in the loop",
+                    )
+                if name not in found:
+                    found.append(name)
+        return found
+
+    def _region_node(  # type: ignore[misc]
+        self: Lowerer,
+        prim: str,
+        region: Region,
+        head: list[Atom],
+        where: Stmt | None,
+        lists: list[Atom] = (),  # type: ignore[assignment]
+    ) -> None:
+        # The lists a loop fills come last: the node keeps them alive, they are not inputs.
+        args = (*head, *(self.env[n] for n in region.inputs), *lists)
         state = self.emit(prim, args, (("region", region),))
         for k, name in enumerate(region.outputs):
             self.bind(name, self.emit("item", (state,), (("index", k),)))
@@ -278,6 +411,7 @@ class ControlLowering:
         condition: bool = False,
         value_of: str | None = None,
         iterate: str = "",
+        collect: list[str] = (),  # type: ignore[assignment]
     ) -> Function:
         """One body lowered on its own: a function of the targets and inputs returning the
         outputs' new values (a ``pack``), or the condition's truth value."""
@@ -287,6 +421,7 @@ class ControlLowering:
         child.versions = self.versions  # shared: every value of a name gets its own version
         child.loop_locals = self.loop_locals
         child.branch_locals = self.branch_locals
+        child.collect_into = set(collect)
         params = []
         for name in [*targets, *inputs]:
             version = self.versions.get(name, -1) + 1
@@ -319,10 +454,15 @@ class ControlLowering:
                         "write the loop's condition into a while loop or an if inside the loop",
                     )
                 child.statement(stmt)
+            values = []
             for name in outputs or []:
+                if name in child.collect_into:  # the value appended in this iteration
+                    values.append(child.collected[name])
+                    continue
                 if name not in child.env:  # assigned only inside a loop of this body
                     child._scoped_name(name, statements[-1])
-            result = child.emit("pack", tuple(child.env[n] for n in outputs or []))
+                values.append(child.env[name])
+            result = child.emit("pack", tuple(values))
         counters = {"range": 1, "enumerate": 1}.get(iterate, 0)  # range's i, enumerate's t
         return Function(
             ints=frozenset(p.var for p in params[:counters]),

@@ -139,6 +139,8 @@ class Printer:
             cond, yes, no = n.args
             text = f"{self.wrap(yes, PREC_IFEXP + 1)} if {self.wrap(cond, PREC_IFEXP + 1)} else {self.wrap(no, PREC_IFEXP)}"
             return text, PREC_IFEXP
+        if p.kind == "literal":  # [] (a list built with append)
+            return p.symbol, PREC_ATOM
         if p.kind == "constant":
             return f"{self.module(p.module or 'math')}.{p.symbol}", PREC_CALL
         if p.kind in ("call", "reduce", "helper"):

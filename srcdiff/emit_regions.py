@@ -248,7 +248,15 @@ class RegionPrinter:
         lines: list[str] = []
         after: list[str] = []  # hand-overs once the region is done
         names: list[str] = []  # the carrying name of each output
+        lists = inputs[len(region.inputs) :]  # the lists a loop appends to
+        inputs = inputs[: len(region.inputs)]
         for k, name in enumerate(region.outputs):
+            if k in region.collected:  # after the loop, the list itself
+                carried = self.text(lists[region.collected.index(k)])
+                if k in items:
+                    self.name_output(items[k], carried, after)
+                names.append(carried)
+                continue
             init = inputs[k] if name in region.inputs else None
             if region.kind == "if" and name in region.inputs:
                 init = inputs[region.inputs.index(name)]
@@ -340,7 +348,15 @@ class RegionPrinter:
             body, set(step) | {a for a in pack.args if isinstance(a, Var)}
         )
         params = {p.name: p.var for p in body.function.params}
-        outs = [(carried[name], a, params[name]) for name, a in zip(region.outputs, pack.args)]
+        outs = [
+            (carried[name], a, params[name])
+            for k, (name, a) in enumerate(zip(region.outputs, pack.args))
+            if k not in region.collected
+        ]
+        appends = [
+            f"{carried[region.outputs[k]]}.append({self.text(pack.args[k])})"
+            for k in region.collected
+        ]
         # Push the step as soon as its values exist: before a carried value is overwritten.
         position = defined_at(stmts)
         at = 1 + max((position[v] for v in step if v in position), default=-1)
@@ -357,6 +373,7 @@ class RegionPrinter:
             else:
                 inner.append(f"{self.namer.name(tape)}.append({self.step_tuple(step)})")
         inner += self.forward(stmts[at:], body, {pack.out})
+        inner += appends
         inner += self.parallel(handovers)
         return lines + [INDENT + line for line in inner or ["pass"]]
 
@@ -621,79 +638,93 @@ class RegionPrinter:
             if name is not None and name in protected:
                 renamed[v] = name
                 self.namer.names[v] = self.namer.fresh(f"{name}_step")
-        fetch: list[str] = []
-        if grad.ranged:
-            header, fetch = self.range_backward_header(n, grad, body, step, tape_var)
-            lines.append(header)
-        elif grad.targets_read:
-            lines.append(self.arrays_backward_header(n, grad, body, step, tape_var))
-        elif grad.counted:
-            lines.append(f"for _ in range({self.text(tape_var)}):")
-        else:
-            lines.append(f"for {self.step_unpack(step)} in reversed({self.text(tape_var)}):")
+        # A list the loop filled: its adjoint is walked row by row, one row per iteration.
+        extras: list[tuple[str, str]] = []
+        for k in region.collected:
+            g = adjoints[k]
+            if isinstance(g, Const):
+                self.bind(body.seeds[k], g)
+            else:
+                row = self.namer.fresh(f"{self.text(g)}_t")  # dJ_dhs_t: this step's row
+                self.namer.names[body.seeds[k]] = row
+                extras.append((row, self.text(g)))
+        header, fetch = self.backward_header(n, grad, body, step, tape_var, extras)
+        lines.append(header)
         inner = fetch + self.backward(stmts, body, set(), stmts)
         inner += self.parallel(handovers)
         lines += [INDENT + line for line in inner or ["pass"]]
         self.namer.names.update(renamed)  # the forward pass's names again
         return lines + after
 
-    def range_backward_header(
-        self, n: Node, grad: RegionGrad, body: GradProgram, step: list[Var], tape_var: Atom
+    def backward_header(
+        self,
+        n: Node,
+        grad: RegionGrad,
+        body: GradProgram,
+        step: list[Var],
+        tape_var: Atom,
+        extras: list[tuple[str, str]],
     ) -> tuple[str, list[str]]:
-        """``for i in reversed(range(n)):`` and the step's values fetched by i (as a person
-        writes it), or zipped with the reversed steps when the range does not start at 0."""
-        start, stop, stride = n.args[-3:]
-        counter = self.namer.name(body.function.params[0].var) if grad.counter else "_"
-        if isinstance(stride, Const) and stride.value == 1:
-            if isinstance(start, Const) and start.value == 0:
-                bounds = self.text(stop)
-                if step and grad.counter:
-                    fetch = f"{self.step_unpack(step)} = {self.text(tape_var)}[{counter}]"
-                    return f"for {counter} in reversed(range({bounds})):", [fetch]
-            else:
-                bounds = f"{self.text(start)}, {self.text(stop)}"
-        else:
-            bounds = f"{self.text(start)}, {self.text(stop)}, {self.text(stride)}"
-        if not step:
-            return f"for {counter} in reversed(range({bounds})):", []
-        if not grad.counter:
-            return f"for {self.step_unpack(step)} in reversed({self.text(tape_var)}):", []
-        values = self.step_unpack(step)
-        values = f"({values})" if len(step) > 1 else values
-        return (
-            f"for {counter}, {values} in zip(reversed(range({bounds})), reversed({self.text(tape_var)})):",
-            [],
-        )
+        """The backward loop's header, and the statements that fetch a step's values.
 
-    def arrays_backward_header(
-        self, n: Node, grad: RegionGrad, body: GradProgram, step: list[Var], tape_var: Atom
-    ) -> str:
-        """``for x_t, (h, h_1) in zip(reversed(X), reversed(h_steps)):``: the rows are read
-        again from the arrays (views, nothing copied) instead of being pushed."""
+        A range loop runs over the same range reversed: ``for i in reversed(range(n)):``, its
+        step fetched by index (``p = p_steps[i]``) as a person writes it, or zipped with the
+        reversed steps when the range does not start at 0. A loop over arrays reads their rows
+        again (views, nothing copied): ``zip(reversed(X), reversed(h_steps))``. ``extras`` are
+        more (name, array) pairs to walk row by row backwards: the adjoints of lists the loop
+        filled with append.
+        """
         region = grad.region
-        arrays = n.args[len(n.args) - region.head :]
-        iterables = [f"reversed({self.text(a)})" for a in arrays]
-        if region.iterate == "enumerate":
-            iterables.insert(0, f"reversed(range(len({self.text(arrays[0])})))")
-        tape_read = set(body.tape)
-        names = [
-            self.namer.name(p.var) if p.var in tape_read else "_"
-            for p in body.function.params[: len(region.targets)]
-        ]
+        tape = self.text(tape_var) if step else ""
+        targets: list[str] = []
+        iterables: list[str] = []
+        if grad.ranged:
+            start, stop, stride = n.args[-3:]
+            counter = self.namer.name(body.function.params[0].var) if grad.counter else "_"
+            from_zero = isinstance(start, Const) and start.value == 0
+            if isinstance(stride, Const) and stride.value == 1:
+                bounds = self.text(stop) if from_zero else f"{self.text(start)}, {self.text(stop)}"
+                if from_zero and grad.counter:
+                    fetch = [f"{self.step_unpack(step)} = {tape}[{counter}]"] if step else []
+                    fetch += [f"{name} = {array}[{counter}]" for name, array in extras]
+                    return f"for {counter} in reversed(range({bounds})):", fetch
+            else:
+                bounds = f"{self.text(start)}, {self.text(stop)}, {self.text(stride)}"
+            if grad.counter or (not step and not extras):
+                targets.append(counter)
+                iterables.append(f"reversed(range({bounds}))")
+        elif grad.targets_read:
+            arrays = n.args[len(n.args) - region.head :]
+            if region.iterate == "enumerate":
+                iterables.append(f"reversed(range(len({self.text(arrays[0])})))")
+            iterables += [f"reversed({self.text(a)})" for a in arrays]
+            tape_read = set(body.tape)
+            targets += [
+                self.namer.name(p.var) if p.var in tape_read else "_"
+                for p in body.function.params[: len(region.targets)]
+            ]
+        elif grad.counted and not extras:
+            return f"for _ in range({self.text(tape_var)}):", []
         if step:
             values = self.step_unpack(step)
-            names.append(f"({values})" if len(step) > 1 else values)
-            iterables.append(f"reversed({self.text(tape_var)})")
+            targets.append(f"({values})" if len(step) > 1 and iterables else values)
+            iterables.append(f"reversed({tape})")
+        for name, array in extras:
+            targets.append(name)
+            iterables.append(f"reversed({array})")
         if len(iterables) == 1:
-            return f"for {names[0]} in {iterables[0]}:"
-        return f"for {', '.join(names)} in zip({', '.join(iterables)}):"
+            return f"for {targets[0]} in {iterables[0]}:", []
+        return f"for {', '.join(targets)} in zip({', '.join(iterables)}):", []
 
     def step_unpack(self, step: list[Var]) -> str:
         return ", ".join(self.namer.name(v) for v in step)
 
     def zeros(self, like: Var) -> str:
-        self.printer.helpers.add("unbroadcast")
-        return f"unbroadcast(0.0, {self.namer.name(like)})"
+        helper = getattr(self.printer, "helper", None)
+        name = helper("unbroadcast") if helper else "unbroadcast"
+        if not helper:
+            self.printer.helpers.add("unbroadcast")
+        return f"{name}(0.0, {self.namer.name(like)})"
 
     def if_backward(
         self,

@@ -418,7 +418,17 @@ class _Explainer:
         self.source = source
         self.epsilon = epsilon
         for node in fn.body:
-            if PRIMS[node.prim].kind in ("user", "item"):
+            if PRIMS[node.prim].kind == "region":
+                region = node.param("region")
+                raise self.error(
+                    node,
+                    f"explain and graph do not step through loops and ifs yet ({region.text})",
+                    "read the generated module, whose backward pass has the same loops and ifs, "
+                    "or explain a helper function without control flow",
+                )
+            if PRIMS[node.prim].kind == "user" or (
+                node.prim == "item" and node.param("function") is not None
+            ):
                 raise self.error(
                     node,
                     f"explain does not step into calls to other functions yet ({fn.name} calls "

@@ -354,6 +354,12 @@ class Lowerer(ControlLowering, ArrayLowering):
         # that loop or if: reading them after it gets a message saying so.
         self.loop_locals: dict[str, int] = {}
         self.branch_locals: dict[str, int] = {}
+        # Lists (see control): a list's known contents where it was built here with [] and
+        # append; the lists a loop body appends to (and what it appends); lists built by loops.
+        self.list_values: dict[Var, list[Atom]] = {}
+        self.collect_into: set[str] = set()
+        self.collected: dict[str, Atom] = {}
+        self.collected_lists: set[Var] = set()
 
     # -- structure ------------------------------------------------------------------------
 
@@ -407,6 +413,7 @@ class Lowerer(ControlLowering, ArrayLowering):
                 f"function '{fdef.name}' has no return statement",
                 hint="end it with 'return <cost>'",
             )
+        self.check_lists()
         # The function's locals: generated names must not take these (module aliases are not
         # locals, the generated module imports what it needs under names of its own).
         used = set(self.assigned) | {p.name for p in params}
@@ -477,6 +484,8 @@ class Lowerer(ControlLowering, ArrayLowering):
             self.if_statement(stmt)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self.imports.add(stmt)
+        elif isinstance(stmt, ast.Expr) and self.list_append(stmt):
+            return
         elif isinstance(stmt, ast.Expr):
             raise _error(
                 stmt,
@@ -659,6 +668,8 @@ class Lowerer(ControlLowering, ArrayLowering):
             return self.call(node)
         if isinstance(node, ast.Compare):
             return self.compare(node) if self.array_mode else self.condition(node)
+        if isinstance(node, ast.List) and not node.elts:
+            return self.new_list(node)
         if isinstance(node, ast.IfExp):
             return self.if_expression(node)
         if self.array_mode and isinstance(node, ast.Subscript):

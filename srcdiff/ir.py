@@ -169,6 +169,9 @@ class Region:
     head: int = 0
     iterate: str = ""
     text: str = ""  # the header as the user wrote it (``for x_t in X:``), for comments
+    # Outputs that are lists the loop appends one value to per iteration (``hs.append(h)``):
+    # the body returns that value; the lists themselves are the node's last arguments.
+    collected: list[int] = field(default_factory=list)
 
     def __hash__(self) -> int:
         return id(self)

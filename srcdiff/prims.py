@@ -251,3 +251,6 @@ _def(Prim("item", "item", "item", arity=1))
 # ``pack`` is a region body's several results. The emitter prints them as statements with blocks.
 for _name in ("loop", "branch", "loop_backward", "branch_backward", "pack"):
     _def(Prim(_name, "region", _name, arity=None))
+# Lists built with append: ``[]`` and np.stack of a list a loop filled (its adjoint is an array).
+_def(Prim("new_list", "literal", "[]", arity=0, differentiable=False))
+_def(Prim("stack_list", "call", "stack", module="numpy", arity=1))

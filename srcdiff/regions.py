@@ -106,8 +106,8 @@ def body_wrt(region: Region, active_inputs: set[int]) -> list[str]:
         more = {
             name
             for name, out in zip(region.outputs, pack.args)
-            if isinstance(out, Var) and out in varied and name not in names
-        }
+            if isinstance(out, Var) and out in varied and name not in names and name in by_name
+        }  # (a list the loop fills is no parameter of the body: nothing flows into it)
         if not more:
             break
         names |= more

@@ -528,6 +528,8 @@ class _Reverse:
         return c
 
     def _contribution(self, node: Node, k: int, g: Atom) -> Atom:
+        if node.prim == "stack_list":  # the list's adjoint: one row of g per value appended
+            return self.emit("unbroadcast", (g, node.out))
         rule = RULES[ARRAY_RULES.get(node.prim, node.prim) if self.array_mode else node.prim]
         if node.prim in BOUND_RULES and any(isinstance(a, Const) for a in node.args):
             rule = BOUND_RULES[node.prim]  # relu: the mask comes from the result

@@ -284,6 +284,8 @@ def infer_shapes(
             out = of(args[0])
         elif prim == "matmul_grad_b":
             out = of(args[2])
+        elif prim == "stack_list":
+            out = of(args[0])  # the list's values, stacked (see region_output_shapes)
         elif prim in ("loop", "branch"):
             regions[node.out] = region_output_shapes(node, of, functions)
         elif prim == "item" and args[0] in regions:
@@ -351,13 +353,22 @@ def region_output_shapes(
         outs = [s if all(f[k] == s for f in found) else None for k, s in enumerate(found[0])]
         if region.kind == "if":
             return outs
+        # A list the loop fills holds one value per iteration: stacked, (iterations, *value).
+        rows = of(node.args[0]) if region.iterate in ("rows", "enumerate", "zip") else None
+        stacked = {
+            k: (rows[0], *outs[k]) if rows and outs[k] is not None else None
+            for k in region.collected
+        }
         changed = False
         for name, out in zip(region.outputs, outs):
             if out != shapes.get(name) and shapes.get(name) is not None:
                 shapes[name] = None  # the shape changes from one iteration to the next
                 changed = True
         if not changed:
-            return [shapes.get(name) for name in region.outputs]
+            return [
+                stacked[k] if k in stacked else shapes.get(name)
+                for k, name in enumerate(region.outputs)
+            ]
     return [None] * len(region.outputs)
 
 

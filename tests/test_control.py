@@ -408,3 +408,104 @@ def test_unsupported_loops_are_located(source, message):
     with pytest.raises(SrcdiffError, match=message.replace(".", r"\.")) as err:
         compile_source(source, "X" if "X" in source.split("\n")[3] else "x")
     assert err.value.line is not None and err.value.col is not None
+
+
+# -- lists built with append -------------------------------------------------------------------------
+
+RNN_STATES = """\
+import numpy as np
+
+
+def rnn_states(Wx, Wh, b, h, X, Y):
+    hs = []
+    for x_t in X:
+        h = np.tanh(Wx @ x_t + Wh @ h + b)
+        hs.append(h)
+    H = np.stack(hs)
+    J = np.sum((H - Y) ** 2)
+    return J
+"""
+
+
+@pytest.mark.parametrize("shapes", [None, RNN_SHAPES + ", Y=(T, H)"])
+def test_states_appended_in_a_loop_and_stacked(shapes):
+    args = rnn_args(5)
+    args.append(np.random.default_rng(6).normal(size=(5, 4)))
+    text = assert_gradient(RNN_STATES, "Wx,Wh,b,h", args, shapes)
+    assert "hs = []" in text and "hs.append(" in text and "H = np.stack(hs)" in text
+    # the backward loop walks the rows of the stacked states' adjoint
+    assert "reversed(dJ_dhs)" in text
+
+
+def test_list_outside_loops_is_stacked_as_written_out():
+    source = """\
+import numpy as np
+
+
+def f(w):
+    parts = []
+    parts.append(w * 2.0)
+    parts.append(np.sin(w))
+    return np.sum(np.stack(parts) ** 2)
+"""
+    text = assert_gradient(source, "w", [np.array([0.3, -1.2, 2.0])])
+    code = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert any("np.stack([" in line for line in code)
+    assert not any(".append(" in line for line in code)
+
+
+def test_list_filled_in_a_range_loop():
+    source = """\
+import numpy as np
+
+
+def f(w, n):
+    ys = []
+    y = w
+    for i in range(n):
+        y = np.cos(y) * w
+        ys.append(y * i)
+    return np.sum(np.stack(ys))
+"""
+    assert_gradient(source, "w", [np.array([0.3, -1.2]), 4])
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (
+            "    hs = []\n    for x_t in X:\n        if x_t[0] > 0:\n            hs.append(x_t * w)\n    return np.sum(np.stack(hs))\n",
+            "inside a nested if or loop",
+        ),
+        (
+            "    hs = [w]\n    for x_t in X:\n        hs.append(x_t * w)\n    return np.sum(np.stack(hs))\n",
+            "a list",
+        ),
+        (
+            "    hs = []\n    hs.append(w)\n    for x_t in X:\n        hs.append(x_t * w)\n    return np.sum(np.stack(hs))\n",
+            "already holds values",
+        ),
+        (
+            "    hs = []\n    for x_t in X:\n        hs.append(x_t * w)\n        hs.append(w)\n    return np.sum(np.stack(hs))\n",
+            "appended to twice",
+        ),
+        (
+            "    hs = []\n    for x_t in X:\n        hs.append(x_t * w)\n    return np.sum(np.concatenate(hs))\n",
+            "np.stack(list) only",
+        ),
+        (
+            "    hs = []\n    for x_t in X:\n        hs.append(x_t * w)\n    return np.sum(hs[0])\n",
+            "can only be passed to np.stack",
+        ),
+        (
+            "    hs = []\n    for x_t in X:\n        hs.append(x_t * w)\n    for x_t in X:\n        w = w * np.sum(hs[0])\n    return np.sum(w)\n",
+            "can only be passed to np.stack",
+        ),
+    ],
+)
+def test_unsupported_list_uses_are_located(body, message):
+    source = "import numpy as np\n\n\ndef f(w, X):\n" + body
+    with pytest.raises(SrcdiffError) as err:
+        compile_source(source, "w")
+    assert err.value.line is not None and err.value.col is not None
+    assert message in str(err.value), str(err.value)

@@ -68,7 +68,7 @@ def inputs(name: str, rng: np.random.Generator, dtype=np.float64) -> dict[str, o
         T, H, D = 5, 4, 3
         args = {"Wx": a(H, D, scale=0.5), "Wh": a(H, H, scale=0.5), "b": a(H), "h": a(H)}
         args["X"] = a(T, D)
-        if name == "rnn_sequence":
+        if name in ("rnn_sequence", "rnn_states"):
             args["Y"] = a(T, H, scale=0.5)
         return args
     if name == "huber_regression":

@@ -160,6 +160,7 @@ INTERNAL = {
     "loop_backward": "runs a loop's backward iterations over its step tape",
     "branch_backward": "runs the backward pass of the branch that ran",
     "pack": "the several values a loop's or an if's body hands on",
+    "stack_list": "np.stack of a list a loop filled with append: its adjoint is the array's",
     "unbroadcast": _HELPER + "sums an adjoint down to the shape of a broadcast operand",
     "sum_to": _HELPER + "sums an adjoint down to a shape (unbroadcast's worker)",
     "unreduce": _HELPER + "puts a reduction's removed axes back into its adjoint",
@@ -607,6 +608,12 @@ NONDIFF_CASES = {
         "def f(x):\n    y = x\n    if x < 1 or x > 2:\n        y = 2 * x\n    return y\n",
         2.5,
         2.0,
+    ),
+    "new_list": (
+        "import numpy as np\n\n\ndef f(x):\n    hs = []\n    hs.append(x)\n    hs.append(2 * x)\n"
+        "    return np.sum(np.stack(hs))\n",
+        2.5,
+        3.0,
     ),
     "not": ("def f(x):\n    y = x\n    if not x < 1:\n        y = 3 * x\n    return y\n", 2.5, 3.0),
     "pi": ("import math\n\n\ndef f(x):\n    return math.pi * x\n", 2.5, math.pi),
