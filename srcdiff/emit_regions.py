@@ -248,6 +248,12 @@ class RegionPrinter:
         lines: list[str] = []
         after: list[str] = []  # hand-overs once the region is done
         names: list[str] = []  # the carrying name of each output
+        own = set(items.values())
+        others = [
+            (m.out, self.namer.names[m.out])
+            for m in prog.forward
+            if m.out not in own and m.out in self.namer.names
+        ]
         lists = inputs[len(region.inputs) :]  # the lists a loop appends to
         inputs = inputs[: len(region.inputs)]
         for k, name in enumerate(region.outputs):
@@ -260,13 +266,16 @@ class RegionPrinter:
             init = inputs[k] if name in region.inputs else None
             if region.kind == "if" and name in region.inputs:
                 init = inputs[region.inputs.index(name)]
-            # The value before the region can lend its name when nothing else reads it.
+            # The value before the region can lend its name when nothing else reads it, and no
+            # other value of the enclosing body already goes by that name (a carried value that
+            # took it over, which would then be two values under one name at once).
             shared = (
                 isinstance(init, Var)
                 and init not in self.printer.inline
                 and readers.get(init, 0) == 1
                 and init not in tape
                 and init is not result
+                and not any(name_ == self.namer.name(init) for v, name_ in others if v is not init)
             )
             first = self.first_value(grad, k) if init is None else None
             if shared:
