@@ -12,46 +12,6 @@ horner_value_and_grad(c, x) -> (p, (dp/dc, dp/dx))
 import numpy as np
 
 
-def sum_to(g, shape):
-    """``g`` as an adjoint of a value of ``shape``: summed over the axes broadcasting added or
-    stretched, and spread over the axes it lacks (an adjoint may stay lazily broadcast until here).
-    """
-    if np.shape(g) == shape:
-        return g[()] if not shape and isinstance(g, np.ndarray) else g
-    g = np.sum(g, axis=tuple(range(max(np.ndim(g) - len(shape), 0))))
-    lead = len(shape) - np.ndim(g)
-    stretched = tuple(
-        i
-        for i, n in enumerate(shape)
-        if n == 1 and i >= lead and np.shape(g)[i - lead] != 1
-    )
-    if stretched:
-        g = np.sum(g, axis=tuple(i - lead for i in stretched), keepdims=True)
-    if np.shape(g) != shape:
-        g = np.broadcast_to(g, shape).copy()
-    return g if shape else g[()]
-
-
-def unbroadcast(g, x):
-    """``g`` with exactly the shape of ``x``: the adjoint of NumPy's broadcasting."""
-    if not isinstance(
-        g, np.ndarray
-    ):  # a Python float seed must not turn float32 into float64
-        g = np.asarray(g, dtype=np.result_type(g, x))
-    g = sum_to(g, np.shape(x))
-    if (
-        isinstance(x, np.ndarray)
-        and np.issubdtype(x.dtype, np.floating)
-        and np.result_type(g) != x.dtype
-    ):
-        g = np.asarray(
-            g, dtype=x.dtype
-        )  # the parameter's dtype, whatever the arithmetic promoted to
-    if isinstance(g, np.ndarray) and not g.flags.writeable:
-        g = g.copy()  # a gradient the caller may update in place, not a broadcast view
-    return g
-
-
 def horner_forward(c, x):
     """Compute p and the tape: the forward values the backward pass reads."""
     p = 0.0
@@ -74,7 +34,7 @@ def horner_backward(tape, dp=1.0):
     # for i in range(len(c)):
     dp_dp = dp
     dp_dx = 0.0
-    dp_dc = unbroadcast(0.0, c)
+    dp_dc = np.zeros_like(c)
     for i in reversed(range(c_len)):
         p = p_steps[i]
         # p = p * x + c[i]

@@ -594,7 +594,7 @@ class RegionPrinter:
                     and d.param("index") == ("v", 1)
                     and d.args[2] is params[0].var
                 )
-                zeros = self.zeros(param)
+                zeros = self.zeros(param, body)
                 lines.append(f"{acc_name} = {zeros}")
                 accumulate.append(
                     Node(
@@ -728,7 +728,12 @@ class RegionPrinter:
     def step_unpack(self, step: list[Var]) -> str:
         return ", ".join(self.namer.name(v) for v in step)
 
-    def zeros(self, like: Var) -> str:
+    def zeros(self, like: Var, body: GradProgram) -> str:
+        """A buffer of zeros for an adjoint summed in place: np.zeros_like where the parameter's
+        shape was declared (an array of the parameter's dtype), else the shape-generic helper."""
+        declared = body.shapes or {}
+        if declared.get(next(p.name for p in body.function.params if p.var is like)):
+            return f"{self.printer.module('numpy')}.zeros_like({self.namer.name(like)})"
         helper = getattr(self.printer, "helper", None)
         name = helper("unbroadcast") if helper else "unbroadcast"
         if not helper:
