@@ -22,6 +22,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from .arrays import COMPARE_PRIMS
+from .desugar import loop_exits
 from .errors import SrcdiffError
 from .ir import Atom, Const, Function, Param, Region, Stmt, Var
 from .prims import PRIMS
@@ -105,6 +106,12 @@ class ControlLowering:
             return self.emit(prim, tuple(self.condition(v) for v in node.values))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return self.emit("not", (self.condition(node.operand),))
+        if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            raise self._error(
+                node,
+                f"a loop or if whose condition is always {node.value} is not supported",
+                "write 'while True:' only with a break inside the loop",
+            )
         return self.expr(node)
 
     def _compare(self: Lowerer, op: ast.cmpop, left: Atom, right: Atom, node: ast.AST) -> Atom:  # type: ignore[misc]
@@ -208,7 +215,10 @@ class ControlLowering:
                 stmt.orelse[0], "for ... else is not supported", "move the else part after the loop"
             )
         iterate, head, targets = self._iteration(stmt)
-        self._loop(stmt, "for", stmt.body, head, targets, iterate, test=None)
+        before, body, _ = loop_exits(stmt, self.assigned)
+        for st in before:  # a break's flag
+            self.statement(st)
+        self._loop(stmt, "for", body, head, targets, iterate, test=None)
 
     def while_loop(self: Lowerer, stmt: ast.While) -> None:  # type: ignore[misc]
         if stmt.orelse:
@@ -217,7 +227,10 @@ class ControlLowering:
                 "while ... else is not supported",
                 "move the else part after the loop",
             )
-        self._loop(stmt, "while", stmt.body, [], [], "", test=stmt.test)
+        before, body, test = loop_exits(stmt, self.assigned)
+        for st in before:  # a break's flag
+            self.statement(st)
+        self._loop(stmt, "while", body, [], [], "", test=test)
 
     def _iteration(self: Lowerer, stmt: ast.For) -> tuple[str, list[Atom], list[str]]:  # type: ignore[misc]
         """What a for loop iterates over: ``range`` (start, stop, step), ``rows`` of an array,
@@ -440,18 +453,18 @@ class ControlLowering:
         else:
             for stmt in statements:
                 child.stmt = Stmt(child_statement_text(stmt), stmt.lineno, stmt.col_offset + 1)
-                if isinstance(stmt, ast.Return):
+                if isinstance(stmt, ast.Return):  # (returns in ifs were rewritten: see desugar)
                     raise self._error(
                         stmt,
-                        "a return inside a loop or an if is not supported yet",
-                        "assign the value to a name and return it at the end of the function",
+                        "a return inside a loop is not supported",
+                        "assign the value to a name and return it after the loop",
                     )
                 if isinstance(stmt, (ast.Break, ast.Continue)):
                     word = "break" if isinstance(stmt, ast.Break) else "continue"
                     raise self._error(
                         stmt,
-                        f"{word} is not supported yet",
-                        "write the loop's condition into a while loop or an if inside the loop",
+                        f"this {word} is not supported here",
+                        f"put the {word} at the end of an if's branch in the loop's body",
                     )
                 child.statement(stmt)
             values = []

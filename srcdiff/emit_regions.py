@@ -43,7 +43,13 @@ INDENT = "    "
 def defined_at(stmts: list[Node]) -> dict[Var, int]:
     """Where each value is assigned: a statement's own, and the tape a loop or call also assigns."""
     position: dict[Var, int] = {}
+    states: set[Var] = set()
     for i, n in enumerate(stmts):
+        if n.prim in FORWARD_REGIONS or n.prim in BACKWARD_REGIONS:
+            states.add(n.out)
+        if n.prim == "item" and n.args[0] in states:
+            position[n.out] = position[n.args[0]]  # assigned inside its region's statement
+            continue
         position[n.out] = i
         tape = n.param("tape")
         if isinstance(tape, Var):
@@ -86,6 +92,9 @@ class RegionPrinter:
         self.named = named
         self.out = out
         self.states: set[Var] = set()  # region nodes printed so far: their items are bound
+        # Per region body being printed, the names it may rebind (its own carried names): a
+        # body's other parameters are the enclosing code's values, still needed after it.
+        self.owned: list[set[str]] = []
 
     # -- shared -------------------------------------------------------------------------------
 
@@ -276,6 +285,11 @@ class RegionPrinter:
                 and init not in tape
                 and init is not result
                 and not any(name_ == self.namer.name(init) for v, name_ in others if v is not init)
+                and (
+                    init not in {p.var for p in prog.function.params}
+                    or not self.owned
+                    or self.namer.name(init) in self.owned[-1]
+                )
             )
             first = self.first_value(grad, k) if init is None else None
             if shared:
@@ -375,6 +389,7 @@ class RegionPrinter:
         if tape is not None:
             lines.append(f"{self.namer.name(tape)} = {'0' if grad.counted else '[]'}")
         lines.append(self.loop_header(region, head, targets, body))
+        self.owned.append(set(names))  # the names this loop carries: its body may rebind them
         inner = self.forward(stmts[:at], body, {pack.out})
         if tape is not None:
             if grad.counted:
@@ -382,6 +397,7 @@ class RegionPrinter:
             else:
                 inner.append(f"{self.namer.name(tape)}.append({self.step_tuple(step)})")
         inner += self.forward(stmts[at:], body, {pack.out})
+        self.owned.pop()
         inner += appends
         inner += self.parallel(handovers)
         return lines + [INDENT + line for line in inner or ["pass"]]
@@ -443,7 +459,9 @@ class RegionPrinter:
                 replaced = old if old is not None and self.text(old) == carried else None
                 outs.append((carried, a, replaced))
             handovers = self.share_names(stmts, outs, set(step), len(stmts))
+            self.owned.append(set(names))  # the if's outputs' names: its branches assign them
             inner = self.forward(stmts, body, {pack.out})
+            self.owned.pop()
             if grad.tape is not None:
                 inner.append(f"{self.namer.name(grad.tape)} = {self.tuple_text(step)}")
             inner += self.parallel(handovers)
@@ -766,7 +784,10 @@ class RegionPrinter:
             outs = []
             for j in grad.returned:
                 g = wrt_grads.get(region.inputs[j], Const(0.0))
-                outs.append((names.get(j) or self.namer.fresh("grad"), g, None))
+                name = names.get(j) or self.namer.fresh("grad")
+                # A seed printed under the same name must be read before the name is rebound.
+                same = [seed for seed in body.seeds if self.text(seed) == name]
+                outs.append((name, g, same[0] if same else None))
             handovers = self.share_names(stmts, outs)
             inner = []
             step = grad.step_tapes[k]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from .arrays import ArrayLowering
 from .control import ControlLowering, child_statement_text
+from .desugar import returns
 from .errors import SrcdiffError
 from .ir import Atom, Const, Function, Node, Param, Stmt, Var, walk
 from .prims import BUILTIN_FUNCTIONS, MATH_CONSTANTS, MATH_FUNCTIONS, PRIMS
@@ -379,6 +380,9 @@ class Lowerer(ControlLowering, ArrayLowering):
             and isinstance(first.value.value, str)
         ):
             body = body[1:]  # the docstring: read, never copied into the output
+        # Returns inside ifs: one result, returned once at the end (see desugar).
+        body = returns(body, fdef.name, self.assigned)
+        self.assigned |= _assigned_names(ast.Module(body=body, type_ignores=[]))  # type: ignore[arg-type]
         result: Atom | None = None
         result_name = fdef.name
         for i, stmt in enumerate(body):

@@ -399,8 +399,8 @@ def f(w, X):
             "for ... else",
         ),
         (
-            "def f(x):\n    for i in range(3):\n        x = x * 2\n        continue\n    return x\n",
-            "continue",
+            "def f(x):\n    for i in range(3):\n        x = x * 2\n        if x > 3:\n            return x\n    return x\n",
+            "return inside a loop",
         ),
     ],
 )
@@ -509,3 +509,65 @@ def test_unsupported_list_uses_are_located(body, message):
         compile_source(source, "w")
     assert err.value.line is not None and err.value.col is not None
     assert message in str(err.value), str(err.value)
+
+
+# -- early exits: return in an if, continue, break -------------------------------------------------
+
+
+def test_return_inside_an_if():
+    source = """\
+def huber(r, delta):
+    if abs(r) <= delta:
+        return 0.5 * r**2
+    return delta * (abs(r) - 0.5 * delta)
+"""
+    for r in (0.3, -2.5):
+        text = assert_gradient(source, "r,delta", [r, 1.0])
+    assert "return huber," in text and "huber = 0.5 * r**2" in text
+
+
+def test_returns_in_nested_ifs_with_the_same_name():
+    source = """\
+def f(x, w):
+    y = w * x
+    if x > 1.0:
+        if x > 2.0:
+            y = y * 2.0
+            return y
+        y = y + w
+        return y
+    y = y - x
+    return y
+"""
+    for x in (0.5, 1.5, 2.5):
+        text = assert_gradient(source, "x,w", [x, 0.7])
+    assert "return y," in text
+
+
+def test_continue_and_break():
+    source = """\
+def f(x, w):
+    y = x
+    for i in range(10):
+        y = y * w + 0.1
+        if y > 5.0:
+            break
+        if y < -5.0:
+            continue
+        y = y + 0.5 * x
+    n = 0
+    while True:
+        y = y * 0.9
+        n = n + 1
+        if y < 1.0 or n > 20:
+            break
+    return y
+"""
+    for x, w in ((0.7, 1.3), (-0.7, 1.9), (0.2, -2.5)):
+        text = assert_gradient(source, "x,w", [x, w])
+    assert "while running_:" in text and "if running:" in text
+
+
+def test_some_path_does_not_return():
+    with pytest.raises(SrcdiffError, match="does not return a value"):
+        compile_source("def f(x):\n    if x > 0:\n        return x\n    y = x\n", "x")

@@ -50,26 +50,34 @@ def conditions(draw, names: list[str]) -> str:
 
 
 @st.composite
-def blocks(draw, names: list[str], indent: str, depth: int, counters: list[str]) -> list[str]:
-    """Statements assigning a and b (defined before any block runs)."""
+def blocks(
+    draw, names: list[str], indent: str, depth: int, counters: list[str], in_loop: bool = False
+) -> list[str]:
+    """Statements assigning a and b (defined before any block runs); inside a loop, sometimes
+    an ``if ...: break`` or ``continue``."""
     lines: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.integers(0, 5 if depth > 0 else 0))
+        kind = draw(st.integers(0, (6 if in_loop else 5) if depth > 0 else 0))
         target = draw(st.sampled_from(["a", "b"]))
-        if kind <= 1:
+        if kind == 6:
+            word = draw(st.sampled_from(["break", "continue"]))
+            lines.append(f"{indent}if {draw(conditions(names))}:")
+            lines.append(f"{indent}    {target} = {draw(expressions(names))}")
+            lines.append(f"{indent}    {word}")
+        elif kind <= 1:
             lines.append(f"{indent}{target} = {draw(expressions(names))}")
         elif kind == 2:
             lines.append(f"{indent}if {draw(conditions(names))}:")
-            lines += draw(blocks(names, indent + "    ", depth - 1, counters))
+            lines += draw(blocks(names, indent + "    ", depth - 1, counters, in_loop))
             if draw(st.booleans()):
                 lines.append(f"{indent}else:")
-                lines += draw(blocks(names, indent + "    ", depth - 1, counters))
+                lines += draw(blocks(names, indent + "    ", depth - 1, counters, in_loop))
         elif kind in (3, 4):
             counter = f"i{len(counters)}"
             n = draw(st.integers(0, 3))
             lines.append(f"{indent}for {counter} in range({n}):")
             inner = draw(
-                blocks([*names, counter], indent + "    ", depth - 1, [*counters, counter])
+                blocks([*names, counter], indent + "    ", depth - 1, [*counters, counter], True)
             )
             lines += inner
             lines.append(f"{indent}    {target} = math.tanh({target})")
@@ -77,6 +85,7 @@ def blocks(draw, names: list[str], indent: str, depth: int, counters: list[str])
             counter = f"n{len(counters)}"
             lines.append(f"{indent}{counter} = 0")
             lines.append(f"{indent}while {counter} < {draw(st.integers(0, 3))}:")
+            # (no break or continue here: they would skip the counter's step)
             lines += draw(blocks(names, indent + "    ", depth - 1, [*counters, counter]))
             lines.append(f"{indent}    {target} = math.tanh({target})")
             lines.append(f"{indent}    {counter} = {counter} + 1")
@@ -87,6 +96,10 @@ def blocks(draw, names: list[str], indent: str, depth: int, counters: list[str])
 def programs(draw) -> str:
     body = ["    a = x * 0.5", "    b = y - 0.25"]
     body += draw(blocks(NAMES, "    ", 2, []))
+    if draw(st.booleans()):  # an early return
+        body.append(f"    if {draw(conditions(NAMES))}:")
+        body.append(f"        return {draw(expressions(NAMES, 1))} - a")
+        body += draw(blocks(NAMES, "    ", 1, []))
     body.append(f"    return {draw(expressions(NAMES, 1))} + a * b")
     return "import math\n\n\ndef f(x, y):\n" + "\n".join(body) + "\n"
 
