@@ -76,6 +76,7 @@ def regenerate_command(
     output: str | None = None,
     shapes: dict[str, Shape] | None = None,
     includes: Sequence[str] = (),
+    checkpoint_every: int | None = None,
 ) -> str:
     """The command that rebuilds a generated module, as recorded in its header."""
     cmd = f"srcdiff {shlex.quote(source_name)} --function {function} --wrt {','.join(wrt)}"
@@ -83,6 +84,8 @@ def regenerate_command(
         cmd += f" --include {shlex.quote(','.join(includes))}"
     if shapes is not None:
         cmd += f" --shapes {shlex.quote(format_shapes(shapes))}"
+    if checkpoint_every is not None:
+        cmd += f" --checkpoint-every {checkpoint_every}"
     if output is not None:
         cmd += f" -o {shlex.quote(output)}"
     return cmd
@@ -99,8 +102,12 @@ def compile_source(
     imports: Imports | None = None,
     shapes: str | None = None,
     includes: Sequence[tuple[str, str]] = (),
+    checkpoint_every: int | None = None,
 ) -> Generated:
     """Run the whole pipeline on source text: frontend, reverse, optimize, emit.
+
+    ``checkpoint_every=K``: the function's for loops keep their carried values every K iterations
+    instead of every step's tape, and the backward pass runs each segment forward again.
 
     ``shapes`` declares the parameters' shapes (``"X=(m, n), w=(n,), b=()"``): the backward pass
     is then written for exactly those shapes instead of calling shape-generic helpers.
@@ -116,19 +123,37 @@ def compile_source(
             if shapes is not None:
                 declared = parse_shapes(shapes, [p.name for p in fn.params])
             check_wrt(fn, names)
-            prog = _differentiate(functions, names, declared)
+            if checkpoint_every is not None and (
+                isinstance(checkpoint_every, bool)
+                or not isinstance(checkpoint_every, int)
+                or checkpoint_every < 1
+            ):
+                raise SrcdiffError(
+                    f"--checkpoint-every must be a whole number of iterations, 1 or more, not {checkpoint_every!r}",
+                    hint="e.g. --checkpoint-every 32",
+                )
+            prog = _differentiate(functions, names, declared, checkpoint_every)
         except SrcdiffError as e:
             raise e.located(filename, source) from None
         shown = source_name or os.path.basename(filename)
         command = regenerate_command(
-            shown, fn.name, names, output, declared, [name for _, name in includes]
+            shown,
+            fn.name,
+            names,
+            output,
+            declared,
+            [name for _, name in includes],
+            checkpoint_every,
         )
         text = emit_module(prog, source_name=shown, command=command)
     return Generated(prog, text, fn.name)
 
 
 def _differentiate(
-    functions: list[Function], wrt: list[str], shapes: dict[str, Shape] | None
+    functions: list[Function],
+    wrt: list[str],
+    shapes: dict[str, Shape] | None,
+    checkpoint_every: int | None = None,
 ) -> GradProgram:
     """Reverse and optimize the function and each function of the file it calls.
 
@@ -151,6 +176,7 @@ def _differentiate(
             check=k == 0,
             shapes=declared,
             functions=by_name,
+            checkpoint_every=checkpoint_every,
         )
         prog = optimize(prog)
         programs.append(prog)

@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         "written for those shapes (X.T @ dz, dz.sum(axis=0)) instead of shape-generic helpers",
     )
     p.add_argument(
+        "--checkpoint-every",
+        metavar="K",
+        type=int,
+        help="keep a for loop's carried values every K iterations instead of each step's tape: "
+        "the tape of a T-step loop shrinks from T steps to T/K checkpoints plus K steps, and the "
+        "backward pass runs each segment of K steps forward again (about one more forward pass)",
+    )
+    p.add_argument(
         "-o",
         "--output",
         metavar="OUT",
@@ -306,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         output=output_arg,
         shapes=args.shapes,
         includes=includes,
+        checkpoint_every=args.checkpoint_every,
     )
     if args.show_ir:
         sys.stdout.write(format_program(gen.program))

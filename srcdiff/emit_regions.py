@@ -272,9 +272,7 @@ class RegionPrinter:
                     self.name_output(items[k], carried, after)
                 names.append(carried)
                 continue
-            init = inputs[k] if name in region.inputs else None
-            if region.kind == "if" and name in region.inputs:
-                init = inputs[region.inputs.index(name)]
+            init = inputs[region.inputs.index(name)] if name in region.inputs else None
             # The value before the region can lend its name when nothing else reads it, and no
             # other value of the enclosing body already goes by that name (a carried value that
             # took it over, which would then be two values under one name at once).
@@ -365,6 +363,47 @@ class RegionPrinter:
         targets = body.function.params[: len(region.targets)]
         for p in targets:
             self.namer.name(p.var)
+        lines: list[str] = []
+        tape = grad.tape
+        if grad.checkpoint:  # the carried values every K steps, not each step's tape
+            counter = self.namer.fresh("step")
+            lines += [f"{self.namer.name(tape)} = []", f"{counter} = 0"]  # type: ignore[arg-type]
+            lines.append(self.loop_header(region, head, targets, body))
+            state = self.carried_tuple(grad, names)
+            inner = [
+                f"if {counter} % {grad.checkpoint} == 0:",
+                f"{INDENT}{self.namer.name(tape)}.append({state})",  # type: ignore[arg-type]
+                f"{counter} += 1",
+            ]
+            inner += self.loop_body(grad, names, push=None, collect=True)
+            return lines + [INDENT + line for line in inner]
+        if tape is not None:
+            lines.append(f"{self.namer.name(tape)} = {'0' if grad.counted else '[]'}")
+        lines.append(self.loop_header(region, head, targets, body))
+        if tape is None:
+            push = None
+        elif grad.counted:
+            push = f"{self.namer.name(tape)} += 1"
+        else:
+            push = f"{self.namer.name(tape)}.append({{}})"
+        inner = self.loop_body(grad, names, push=push, collect=True)
+        return lines + [INDENT + line for line in inner or ["pass"]]
+
+    def carried_tuple(self, grad: RegionGrad, names: list[str]) -> str:
+        """The loop's carried values (not the lists it fills), as a tuple to keep or restore."""
+        kept = [name for k, name in enumerate(names) if k not in grad.region.collected]
+        return "(" + ", ".join(kept) + ("," if len(kept) == 1 else "") + ")"
+
+    def loop_body(
+        self, grad: RegionGrad, names: list[str], push: str | None, collect: bool
+    ) -> list[str]:
+        """One iteration of a loop's forward pass: its statements, the step pushed as soon as
+        its values exist (``push``, with ``{}`` for the step's values), the values appended to
+        the lists it fills (``collect``), and the carried values handed over."""
+        region = grad.region
+        body = grad.programs[-1]
+        assert body is not None
+        carried = dict(zip(region.outputs, names))
         step = grad.step_tapes[-1]
         pack = next(m for m in body.forward if m.out is body.function.result)
         stmts, _ = self.body_statements(
@@ -384,29 +423,25 @@ class RegionPrinter:
         position = defined_at(stmts)
         at = 1 + max((position[v] for v in step if v in position), default=-1)
         handovers = self.share_names(stmts, outs, set(step), at)
-        lines: list[str] = []
-        tape = grad.tape
-        if tape is not None:
-            lines.append(f"{self.namer.name(tape)} = {'0' if grad.counted else '[]'}")
-        lines.append(self.loop_header(region, head, targets, body))
         self.owned.append(set(names))  # the names this loop carries: its body may rebind them
         inner = self.forward(stmts[:at], body, {pack.out})
-        if tape is not None:
-            if grad.counted:
-                inner.append(f"{self.namer.name(tape)} += 1")
-            else:
-                inner.append(f"{self.namer.name(tape)}.append({self.step_tuple(step)})")
+        if push is not None:
+            inner.append(push.format(self.step_tuple(step)) if "{}" in push else push)
         inner += self.forward(stmts[at:], body, {pack.out})
         self.owned.pop()
-        inner += appends
+        if collect:
+            inner += appends
         inner += self.parallel(handovers)
-        return lines + [INDENT + line for line in inner or ["pass"]]
+        return inner
 
     def step_tuple(self, step: list[Var]) -> str:
         parts = [self.namer.name(v) for v in step]
         return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
-    def loop_header(self, region, head: tuple, targets: list, body: GradProgram) -> str:
+    def loop_header(
+        self, region, head: tuple, targets: list, body: GradProgram, cut: str | None = None
+    ) -> str:
+        """The forward loop's header; ``cut``: only the iterations of one segment (a slice)."""
         names = [self.namer.name(p.var) for p in targets]
         if region.kind == "while":
             cond = region.bodies[0]
@@ -431,10 +466,14 @@ class RegionPrinter:
                     bounds = f"{self.text(start)}, {self.text(stop)}"
             else:
                 bounds = f"{self.text(start)}, {self.text(stop)}, {self.text(step)}"
+            if cut:
+                return f"for {names[0]} in range({bounds})[{cut}]:"
             return f"for {names[0]} in range({bounds}):"
-        arrays = ", ".join(self.text(a) for a in head)
+        sliced = f"[{cut}]" if cut else ""
+        arrays = ", ".join(self.text(a) + sliced for a in head)
         if region.iterate == "enumerate":
-            return f"for {names[0]}, {names[1]} in enumerate({arrays}):"
+            first = f", {cut.split(':')[0].strip()}" if cut else ""  # t counts from the segment
+            return f"for {names[0]}, {names[1]} in enumerate({arrays}{first}):"
         if region.iterate == "zip":
             return f"for {', '.join(names)} in zip({arrays}):"
         return f"for {names[0]} in {arrays}:"
@@ -660,7 +699,12 @@ class RegionPrinter:
         tape = set(prog.tape)
         protected = {self.namer.name(v) for m in later for v in self.reads(m) if v in tape}
         renamed: dict[Var, str] = {}
-        for v in [*step, *(p.var for p in params[: len(region.targets)])]:
+        rebound = [*step, *(p.var for p in params[: len(region.targets)])]
+        if grad.checkpoint:  # the segments run the body forward again: all its names
+            carried_names = set(region.outputs)
+            rebound += [p.var for p in params if p.name in carried_names]
+            rebound += [m.out for m in body.forward]
+        for v in rebound:
             name = self.namer.names.get(v)
             if name is not None and name in protected:
                 renamed[v] = name
@@ -675,6 +719,10 @@ class RegionPrinter:
                 row = self.namer.fresh(f"{self.text(g)}_t")  # dJ_dhs_t: this step's row
                 self.namer.names[body.seeds[k]] = row
                 extras.append((row, self.text(g)))
+        if grad.checkpoint:
+            lines += self.segments(n, grad, body, step, stmts, handovers, extras)
+            self.namer.names.update(renamed)  # the forward pass's names again
+            return lines + after
         header, fetch = self.backward_header(n, grad, body, step, tape_var, extras)
         lines.append(header)
         inner = fetch + self.backward(stmts, body, set(), stmts)
@@ -682,6 +730,51 @@ class RegionPrinter:
         lines += [INDENT + line for line in inner or ["pass"]]
         self.namer.names.update(renamed)  # the forward pass's names again
         return lines + after
+
+    def segments(
+        self,
+        n: Node,
+        grad: RegionGrad,
+        body: GradProgram,
+        step: list[Var],
+        stmts: list[Node],
+        handovers: list[tuple[str, Atom]],
+        extras: list[tuple[str, str]],
+    ) -> list[str]:
+        """The backward loop of a checkpointed loop: for each segment of K iterations, last
+        first, the carried values restored from its checkpoint, the segment run forward again
+        pushing its steps, then backwards."""
+        region = grad.region
+        checkpoints = self.text(n.args[0])
+        assert grad.steps is not None and grad.checkpoint is not None
+        steps = self.namer.name(grad.steps)
+        s = self.namer.fresh("segment")
+        cut = f"{s} * {grad.checkpoint} : ({s} + 1) * {grad.checkpoint}"
+        offset = len(body.function.params) - len(region.inputs)
+        names = [
+            (
+                self.namer.name(body.function.params[offset + k].var)
+                if k not in region.collected
+                else ""
+            )
+            for k in range(len(region.outputs))
+        ]
+        head = n.args[len(n.args) - region.head :]
+        targets = body.function.params[: len(region.targets)]
+        segment = [f"{self.carried_tuple(grad, names)} = {checkpoints}[{s}]", f"{steps} = []"]
+        segment.append(self.loop_header(region, head, targets, body, cut))
+        segment += [
+            INDENT + line
+            for line in self.loop_body(grad, names, push=f"{steps}.append({{}})", collect=False)
+        ]
+        header, fetch = self.backward_header(n, grad, body, step, grad.steps, extras, cut)
+        segment.append(header)
+        inner = fetch + self.backward(stmts, body, set(), stmts)
+        inner += self.parallel(handovers)
+        segment += [INDENT + line for line in inner or ["pass"]]
+        return [f"for {s} in reversed(range(len({checkpoints}))):"] + [
+            INDENT + line for line in segment
+        ]
 
     def backward_header(
         self,
@@ -691,6 +784,7 @@ class RegionPrinter:
         step: list[Var],
         tape_var: Atom,
         extras: list[tuple[str, str]],
+        segment: str | None = None,
     ) -> tuple[str, list[str]]:
         """The backward loop's header, and the statements that fetch a step's values.
 
@@ -699,10 +793,12 @@ class RegionPrinter:
         reversed steps when the range does not start at 0. A loop over arrays reads their rows
         again (views, nothing copied): ``zip(reversed(X), reversed(h_steps))``. ``extras`` are
         more (name, array) pairs to walk row by row backwards: the adjoints of lists the loop
-        filled with append.
+        filled with append. ``segment``: with checkpoints, the slice of the iterations one
+        segment runs (its steps are the local list ``tape_var``).
         """
         region = grad.region
-        tape = self.text(tape_var) if step else ""
+        tape = (self.namer.name(tape_var) if isinstance(tape_var, Var) else "") if step else ""
+        cut = f"[{segment}]" if segment else ""
         targets: list[str] = []
         iterables: list[str] = []
         if grad.ranged:
@@ -711,7 +807,7 @@ class RegionPrinter:
             from_zero = isinstance(start, Const) and start.value == 0
             if isinstance(stride, Const) and stride.value == 1:
                 bounds = self.text(stop) if from_zero else f"{self.text(start)}, {self.text(stop)}"
-                if from_zero and grad.counter:
+                if from_zero and grad.counter and not segment:
                     fetch = [f"{self.step_unpack(step)} = {tape}[{counter}]"] if step else []
                     fetch += [f"{name} = {array}[{counter}]" for name, array in extras]
                     return f"for {counter} in reversed(range({bounds})):", fetch
@@ -719,12 +815,12 @@ class RegionPrinter:
                 bounds = f"{self.text(start)}, {self.text(stop)}, {self.text(stride)}"
             if grad.counter or (not step and not extras):
                 targets.append(counter)
-                iterables.append(f"reversed(range({bounds}))")
+                iterables.append(f"reversed(range({bounds}){cut})")
         elif grad.targets_read:
             arrays = n.args[len(n.args) - region.head :]
             if region.iterate == "enumerate":
-                iterables.append(f"reversed(range(len({self.text(arrays[0])})))")
-            iterables += [f"reversed({self.text(a)})" for a in arrays]
+                iterables.append(f"reversed(range(len({self.text(arrays[0])})){cut})")
+            iterables += [f"reversed({self.text(a)}{cut})" for a in arrays]
             tape_read = set(body.tape)
             targets += [
                 self.namer.name(p.var) if p.var in tape_read else "_"
@@ -738,7 +834,7 @@ class RegionPrinter:
             iterables.append(f"reversed({tape})")
         for name, array in extras:
             targets.append(name)
-            iterables.append(f"reversed({array})")
+            iterables.append(f"reversed({array}{cut})")
         if len(iterables) == 1:
             return f"for {targets[0]} in {iterables[0]}:", []
         return f"for {', '.join(targets)} in zip({', '.join(iterables)}):", []

@@ -54,6 +54,12 @@ class RegionGrad:
     # A loop over arrays (rows, enumerate, zip) whose targets the backward pass reads: they are
     # not pushed, the backward loop runs over the same arrays reversed (the node's last args).
     targets_read: bool = False
+    # --checkpoint-every K: the forward pass keeps the carried values every K iterations
+    # (``tape``: the list of those checkpoints) instead of every step; the backward pass runs
+    # each segment of K iterations forward again from its checkpoint, pushing its steps on a
+    # local list (``steps``), then backwards.
+    checkpoint: int | None = None
+    steps: Var | None = None
 
     def __hash__(self) -> int:
         return id(self)
@@ -71,6 +77,7 @@ class RegionGrad:
             self.region.kind != "if"
             and not self.ranged
             and not self.targets_read
+            and self.checkpoint is None
             and not any(self.step_tapes)
         )
 
@@ -78,7 +85,7 @@ class RegionGrad:
     def replays_head(self) -> bool:
         """The backward loop runs over the forward's range or arrays again (they are the
         backward node's last arguments)."""
-        return self.ranged or self.targets_read
+        return self.ranged or self.targets_read or self.checkpoint is not None
 
 
 def varied_values(fn: Function, varied: set[Var]) -> set[Var]:
@@ -127,8 +134,12 @@ def differentiate_region(
     callees: dict[str, tuple[list[str], list[str]]],
     shapes: dict | None = None,
     functions: dict[str, Function] | None = None,
+    checkpoint: int | None = None,
 ) -> RegionGrad:
-    """Differentiate every body of a region node with respect to the inputs that need it."""
+    """Differentiate every body of a region node with respect to the inputs that need it.
+
+    ``checkpoint``: keep the carried values every that many iterations instead of each step's
+    tape (a for loop whose steps keep something: see ``RegionGrad.checkpoint``)."""
     from .optimize import optimize
     from .reverse import reverse
 
@@ -169,6 +180,10 @@ def differentiate_region(
                 step.append(v)
         grad.step_tapes.append(step)
     grad.invariants = [j for j, name in enumerate(region.inputs) if name in read]
+    if checkpoint and region.kind == "for" and any(grad.step_tapes) and wrt:
+        grad.checkpoint = checkpoint
+        # The segments run the body forward again: it reads every value the loop only reads.
+        grad.invariants = [j for j, name in enumerate(region.inputs) if name in invariant_names]
     if region.kind == "if":  # the values the branch that ran keeps, if any
         grad.tape = Var(hint="branch_tape") if any(grad.step_tapes) else None
     elif grad.counted:
@@ -178,6 +193,9 @@ def differentiate_region(
     else:
         first = region.outputs[0] if region.outputs else "loop"
         grad.tape = Var(hint=f"{first}_steps")
+        if grad.checkpoint:
+            grad.steps = grad.tape  # a local list of the backward pass
+            grad.tape = Var(hint=f"{first}_checkpoints")
     return grad
 
 

@@ -190,6 +190,7 @@ def reverse(
     check: bool = True,
     shapes: dict | None = None,
     functions: dict[str, Function] | None = None,
+    checkpoint_every: int | None = None,
 ) -> GradProgram:
     """Build the backward sweep of ``fn`` with respect to the parameters named in ``wrt``.
 
@@ -199,7 +200,7 @@ def reverse(
     """
     if check:
         check_wrt(fn, wrt)
-    prog = _Reverse(fn, wrt, callees or {}, shapes, functions or {}).run()
+    prog = _Reverse(fn, wrt, callees or {}, shapes, functions or {}, checkpoint_every).run()
     prog.shapes = shapes
     prog.functions = functions or {}
     return prog
@@ -213,8 +214,12 @@ class _Reverse:
         callees: dict[str, tuple[list[str], list[str]]],
         shapes: dict | None = None,
         functions: dict[str, Function] | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
         self.fn = fn
+        # --checkpoint-every: for the function's own for loops (loops nested in them keep
+        # every step: a segment replayed by the backward pass is short).
+        self.checkpoint_every = checkpoint_every
         self.declared = shapes  # the parameters' declared shapes: region bodies get theirs
         self.functions = functions or {}
         self.wrt = wrt
@@ -404,7 +409,12 @@ class _Reverse:
                     hint="loop over range(len(X)) and read X[t] inside the loop",
                 )
         grad = differentiate_region(
-            node, active, self.callees, self.body_shapes(node), self.functions
+            node,
+            active,
+            self.callees,
+            self.body_shapes(node),
+            self.functions,
+            self.checkpoint_every,
         )
         self.region_grads[id(node)] = grad
         items = self.region_items.get(node.out, {})

@@ -34,6 +34,7 @@ class Header:
     shapes: str | None
     command: str
     includes: tuple[str, ...] = ()
+    checkpoint_every: int | None = None
 
 
 @dataclass
@@ -74,6 +75,7 @@ def read_header(path: Path) -> Header | None:
         shapes=opts.get("shapes"),
         includes=tuple(i for i in opts.get("include", "").split(",") if i),
         command=fields["Regenerate"],
+        checkpoint_every=int(opts["checkpoint-every"]) if "checkpoint-every" in opts else None,
     )
 
 
@@ -114,6 +116,7 @@ def check_module(path: Path, header: Header) -> tuple[Result, str | None]:
             output=header.output,
             shapes=header.shapes,
             includes=includes,
+            checkpoint_every=header.checkpoint_every,
         )
     except SrcdiffError as e:
         return (

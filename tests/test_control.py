@@ -571,3 +571,68 @@ def f(x, w):
 def test_some_path_does_not_return():
     with pytest.raises(SrcdiffError, match="does not return a value"):
         compile_source("def f(x):\n    if x > 0:\n        return x\n    y = x\n", "x")
+
+
+# -- checkpointing -----------------------------------------------------------------------------------
+
+
+def assert_checkpointed(source, wrt, args, shapes=None, every=3):
+    """The checkpointed module gives the same gradients as the one that keeps every step."""
+    plain, _, _ = run(source, wrt, shapes)
+    text = compile_source(source, wrt, shapes=shapes, checkpoint_every=every).text
+    checkpointed: dict = {}
+    exec(compile(text, "<generated>", "exec"), checkpointed)  # noqa: S102 - our own output
+    name = function_name(source)
+    v1, g1 = plain[f"{name}_value_and_grad"](*args)
+    v2, g2 = checkpointed[f"{name}_value_and_grad"](*args)
+    assert v1 == v2
+    for a, b in zip(g1 if isinstance(g1, tuple) else (g1,), g2 if isinstance(g2, tuple) else (g2,)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    return text
+
+
+@pytest.mark.parametrize("every", [1, 3, 4, 100])
+def test_checkpointed_loops_match(every):
+    c = np.array([1.0, -2.0, 3.0, 0.5, 0.25, -1.0, 2.0])
+    text = assert_checkpointed(HORNER, "c,x", [c, 0.7], "c=(n,), x=()", every)
+    assert f"if step % {every} == 0:" in text and "p_checkpoints" in text
+    args = rnn_args(7, T=7)
+    assert_checkpointed(RNN, "Wx,Wh,b,h", args, RNN_SHAPES, every)
+    args.append(np.random.default_rng(8).normal(size=(7, 4)))
+    assert_checkpointed(RNN_SUM, "Wx,Wh,b,h", args, every=every)
+    assert_checkpointed(RNN_STATES, "Wx,Wh,b,h", args, every=every)
+    source = """\
+import numpy as np
+
+
+def f(w, X, Y):
+    J = 0.0
+    for t, x_t in enumerate(X):
+        J = J + t * np.sum(w * x_t) ** 2
+    for x_t, y_t in zip(X, Y):
+        J = J + np.sum((w * x_t - y_t) ** 2)
+    return J * J
+"""
+    rng = np.random.default_rng(3)
+    assert_checkpointed(
+        source,
+        "w",
+        [rng.normal(size=3), rng.normal(size=(5, 3)), rng.normal(size=(5, 3))],
+        every=every,
+    )
+
+
+def test_checkpointing_is_recorded_and_checked(tmp_path):
+    (tmp_path / "horner.py").write_text(HORNER)
+    from helpers import run_srcdiff
+
+    proc = run_srcdiff(tmp_path, "horner.py", "--wrt", "c,x", "--checkpoint-every", "8")
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "horner_grad.py").read_text()
+    assert "--checkpoint-every 8" in text.splitlines()[2]
+    assert run_srcdiff(tmp_path, "verify", "horner_grad.py").returncode == 0
+    proc = run_srcdiff(
+        tmp_path, "horner.py", "--wrt", "c,x", "--checkpoint-every", "0", "-o", "o.py"
+    )
+    assert proc.returncode == 2 and "checkpoint-every" in proc.stderr
+    assert not (tmp_path / "o.py").exists()

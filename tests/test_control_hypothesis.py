@@ -144,6 +144,13 @@ def test_random_programs_with_control_flow(source, x, y):
     exec(compile(source, "<source>", "exec"), original)  # noqa: S102 - the test's program
     f = original["f"]
     value, (gx, gy) = generated["f_value_and_grad"](x, y)
+    # --checkpoint-every 2 runs segments forward again in the backward pass: same numbers
+    checkpointed: dict = {}
+    text2 = compile_source(source, "x,y", checkpoint_every=2).text
+    exec(compile(text2, "<checkpointed>", "exec"), checkpointed)  # noqa: S102 - our own output
+    value2, grads2 = checkpointed["f_value_and_grad"](x, y)
+    assert value2 == value
+    assert grads2 == pytest.approx((gx, gy), rel=1e-12, abs=1e-12), text2
     assert value == pytest.approx(f(x, y), rel=1e-12, abs=1e-12)
     # A branch flips within the step: the function jumps or kinks there, derivatives do not apply.
     assume(smooth_here(f, x, y))
