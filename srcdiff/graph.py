@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .explain import Explanation, Step, d_name, format_input, format_value
-from .ir import Const, Function, GradProgram, Var
+from .ir import Const, Function, GradProgram, Node, Var
 from .naming import Namer
 from .reverse import activity
 
@@ -54,6 +54,10 @@ class GraphNode:
     wrt: bool = False
     result: bool = False
     step: Step | None = None  # the explanation's record, when there is one
+    # The loops and ifs it is inside, outermost first: (cluster id, label) pairs.
+    clusters: tuple[tuple[str, str], ...] = ()
+    # A loop's carried input: the body nodes whose value it takes at the next iteration.
+    next_from: list[str] = field(default_factory=list)
 
 
 class GraphvizMissing(Exception):
@@ -95,22 +99,144 @@ def graph_nodes(fn: Function, wrt: Sequence[str], ex: Explanation | None = None)
         )
     for i, n in enumerate(fn.body):
         ids[n.out] = f"n{i}"
+        if n.prim in ("loop", "branch"):  # drawn as a cluster holding its bodies
+            nodes += _region_nodes(n, f"n{i}", ids, n.out in active, (), names)
+            continue
+        if n.prim == "item" and n.args[0] in ids and ids[n.args[0]] in _REGION_OUTPUTS:
+            source = _REGION_OUTPUTS[ids[n.args[0]]][n.param("index")]
+            nodes.append(
+                GraphNode(
+                    f"n{i}",
+                    names[n.out],
+                    "after it" if source else "unchanged",
+                    n.stmt.line if n.stmt else None,
+                    inputs=[source] if source else [],
+                    active=n.out in active,
+                )
+            )
+            ids[n.out] = f"n{i}"
+            continue
         nodes.append(
             GraphNode(
                 f"n{i}",
                 names[n.out],
                 exprs[i],
                 n.stmt.line if n.stmt else None,
-                inputs=[ids[a] for a in n.args if isinstance(a, Var)],
+                inputs=[ids[a] for a in n.args if isinstance(a, Var) and a in ids],
                 active=n.out in active,
                 step=steps[len(fn.params) + i],
             )
         )
+    _REGION_OUTPUTS.clear()
     result = fn.result
     if isinstance(result, Var) and result in ids:
         for node in nodes:
             node.result = node.id == ids[result]
     return nodes
+
+
+# Per region node drawn (by id): for each output, the id of the body node that computes it (the
+# last branch's, for an if) or None. Filled by _region_nodes, read by the item nodes that follow.
+_REGION_OUTPUTS: dict[str, list[str | None]] = {}
+
+
+def _region_nodes(
+    n: Node,
+    nid: str,
+    ids: dict[Var, str],
+    active: bool,
+    outer: tuple[tuple[str, str], ...],
+    names: dict[Var, str],
+) -> list[GraphNode]:
+    """A loop's or an if's bodies as clusters: each body's inputs as small nodes fed by the values
+    before the region, its steps inside, its results feeding the values after it."""
+    region = n.param("region")
+    inputs = n.args[region.head : region.head + len(region.inputs)]
+    nodes: list[GraphNode] = []
+    outputs: list[str | None] = [None] * len(region.outputs)
+    labels = [region.text, "else:"] if region.kind == "if" else [region.text] * len(region.bodies)
+    bodies = list(enumerate(region.bodies))
+    if region.kind == "while":
+        bodies = bodies[1:]  # the condition is the cluster's label
+    for k, body in bodies:
+        cid = f"cluster_{nid}_{k}"
+        here = (*outer, (cid, labels[k]))
+        local: dict[Var, str] = {}
+        by_name = dict(zip(region.inputs, inputs))
+        head = n.args[: region.head]
+        if region.iterate in ("rows", "zip"):  # x_t is a row of X
+            by_name.update(zip(region.targets, head))
+        elif region.iterate == "enumerate":
+            by_name[region.targets[1]] = head[0]
+        elif region.iterate == "range":
+            by_name[region.targets[0]] = head[1]  # the counter runs up to the range's stop
+        for j, p in enumerate(body.params):
+            pid = f"{nid}_{k}_p{j}"
+            local[p.var] = pid
+            names.setdefault(p.var, p.name)
+            source = by_name.get(p.name)
+            feed = [ids[source]] if isinstance(source, Var) and source in ids else []
+            nodes.append(
+                GraphNode(pid, p.name, "", None, inputs=feed, active=active, clusters=here)
+            )
+        for j, m in enumerate(body.body):
+            mid = f"{nid}_{k}_n{j}"
+            if m.out is body.result and m.prim == "pack":
+                for o, a in enumerate(m.args):
+                    if isinstance(a, Var) and a in local:
+                        outputs[o] = local[a]
+                continue
+            local[m.out] = mid
+            if m.prim in ("loop", "branch"):
+                nodes += _region_nodes(m, mid, local, active, here, names)
+                continue
+            if m.prim == "item" and m.args[0] in local and local[m.args[0]] in _REGION_OUTPUTS:
+                source = _REGION_OUTPUTS[local[m.args[0]]][m.param("index")]
+                label = m.out.name or "value"
+                nodes.append(
+                    GraphNode(
+                        mid,
+                        label,
+                        "after it",
+                        m.stmt.line if m.stmt else None,
+                        inputs=[source] if source else [],
+                        active=active,
+                        clusters=here,
+                    )
+                )
+                continue
+            nodes.append(
+                GraphNode(
+                    mid,
+                    _body_name(m.out, j),
+                    _expression(m, local, names),
+                    m.stmt.line if m.stmt else None,
+                    inputs=[local[a] for a in m.args if isinstance(a, Var) and a in local],
+                    active=active,
+                    clusters=here,
+                )
+            )
+            names.setdefault(m.out, _body_name(m.out, j))
+        if region.kind != "if":  # the values carried to the next iteration
+            param_ids = {p.name: local[p.var] for p in body.params}
+            for name, source in zip(region.outputs, outputs):
+                target = next((m for m in nodes if m.id == param_ids.get(name)), None)
+                if target is not None and source is not None:
+                    target.next_from.append(source)
+    _REGION_OUTPUTS[nid] = outputs
+    return nodes
+
+
+def _body_name(v: Var, j: int) -> str:
+    if v.is_user:
+        return v.name if not v.version else f"{v.name}_{v.version}"  # type: ignore[return-value]
+    return f"t{j}"
+
+
+def _expression(m: Node, local: dict[Var, str], names: dict[Var, str]) -> str:
+    """A body step as the IR's own short form: prim(args)."""
+    args = ", ".join(repr(a.value) if isinstance(a, Const) else names.get(a, "?") for a in m.args)
+    return f"{m.prim}({args})"
 
 
 def _names_and_expressions(fn: Function, wrt: Sequence[str]) -> tuple[dict[Var, str], list[str]]:
@@ -183,8 +309,9 @@ def graph_dot(fn: Function, wrt: Sequence[str], ex: Explanation | None = None) -
             out.append(f"    {_node(n, result, fan[n.id])}")
     out.append("  }")
     for n in nodes:
-        if n.expr is not None:
+        if n.expr is not None and not n.clusters:
             out.append(f"  {_node(n, result, fan[n.id])}")
+    out += _cluster_lines([n for n in nodes if n.clusters], result, fan, depth=0)
     parts = _edge_parts(ex) if ex is not None else {}
     for n in nodes:
         sent = iter(parts.get(id(n.step), []))
@@ -205,8 +332,38 @@ def graph_dot(fn: Function, wrt: Sequence[str], ex: Explanation | None = None) -
                 if attrs
                 else f"  {source_id} -> {n.id};"
             )
+    for n in nodes:
+        for source_id in n.next_from:  # a loop's value, carried to the next iteration
+            out.append(
+                f'  {source_id} -> {n.id} [style="dotted", constraint=false, color="{MUTED_COLOR}", '
+                f'label={_label(_font("next step", MUTED_COLOR))}];'
+            )
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _cluster_lines(nodes: list[GraphNode], result: str, fan: Counter, depth: int) -> list[str]:
+    """Nested ``subgraph cluster_...`` blocks for the nodes inside loops and ifs."""
+    lines: list[str] = []
+    order = list(dict.fromkeys(n.clusters[depth] for n in nodes if len(n.clusters) > depth))
+    for cid, label in order:
+        inside = [n for n in nodes if len(n.clusters) > depth and n.clusters[depth][0] == cid]
+        pad = "  " * (depth + 1)
+        lines.append(f"{pad}subgraph {cid} {{")
+        lines.append(
+            f'{pad}  label={_label(_esc(label))}; style="rounded,dashed"; color="#888888";'
+        )
+        for n in inside:
+            if len(n.clusters) == depth + 1:
+                if n.expr == "":  # a body's input
+                    lines.append(
+                        f"{pad}  {n.id} [label={_label(_esc(n.name))}, shape=ellipse, fontsize=9];"
+                    )
+                else:
+                    lines.append(f"{pad}  {_node(n, result, fan[n.id])}")
+        lines += _cluster_lines(inside, result, fan, depth + 1)
+        lines.append(f"{pad}}}")
+    return lines
 
 
 def _quote(text: str) -> str:

@@ -188,3 +188,23 @@ def test_cli_bad_file_exits_2(tmp_path):
     for name in ("broken.py", "nothere.py"):
         proc = run_srcdiff(tmp_path, "graph", name, "--wrt", "x", "-o", "g.dot")
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_loops_and_ifs_are_drawn_as_clusters():
+    rnn = (
+        Path(__file__).resolve().parent.parent / "generated_examples" / "rnn_states.py"
+    ).read_text()
+    fn = load_function(rnn, "rnn_states.py")
+    dot = graph_dot(fn, ["Wx", "Wh", "b", "h"])
+    assert dot.count("subgraph cluster_") == 1
+    assert "for x_t in X:" in dot and "next step" in dot  # the carried state's back edge
+    assert "np.tanh" in dot and "np.stack" in dot
+    source = "def f(x, w):\n    if x > 0:\n        y = w * x\n    else:\n        y = -w\n    for i in range(3):\n        y = y * w\n    return y\n"
+    dot = graph_dot(load_function(source, "f.py"), ["w"])
+    assert dot.count("subgraph cluster_") == 3  # then, else, the loop's body
+    assert "if x &gt; 0:" in dot and "else:" in dot and "for i in range(3):" in dot
+    assert dot == graph_dot(load_function(source, "f.py"), ["w"])  # deterministic
+    if shutil.which("dot"):
+        from srcdiff.graph import render
+
+        ET.fromstring(render(dot, "svg"))  # Graphviz reads it
