@@ -124,7 +124,7 @@ class ControlLowering:
 
     # -- lists ------------------------------------------------------------------------------
 
-    def new_list(self: Lowerer, node: ast.List) -> Atom:  # type: ignore[misc]
+    def new_list(self: Lowerer) -> Atom:  # type: ignore[misc]
         """``hs = []``: a list whose contents are known while the function is read."""
         var = self.emit("new_list", ())
         self.list_values[var] = []

@@ -365,7 +365,7 @@ def _function_block(
 
     tape_names = [namer.name(v) for v in prog.tape]
     seed = namer.name(prog.seed)
-    backward = regions.backward(bwd_stmts, prog, set(), bwd_stmts)
+    backward = regions.backward(bwd_stmts, prog, set())
     grad_names = []
     for name, g in zip(prog.wrt, prog.grads):
         if isinstance(g, Var):

@@ -180,16 +180,14 @@ class RegionPrinter:
         for n in stmts:
             if n.prim in FORWARD_REGIONS:
                 states.add(n.out)
-                lines += self.region_forward(n, prog, stmts)
+                lines += self.region_forward(n, prog)
             elif n.prim == "item" and n.args[0] in states or n.out in skip or self.idle(n):
                 continue
             else:
                 lines.append(self.printer.statement(n))
         return lines
 
-    def backward(
-        self, stmts: list[Node], prog: GradProgram, skip: set[Var], parent_stmts: list[Node]
-    ) -> list[str]:
+    def backward(self, stmts: list[Node], prog: GradProgram, skip: set[Var]) -> list[str]:
         """Backward statements, each group under a comment with the statement it differentiates."""
         from .emit import unpacked_calls
 
@@ -211,7 +209,7 @@ class RegionPrinter:
                         lines.append(f"# kink policy: {KINK_POLICY[kink]}")
             if n.prim in BACKWARD_REGIONS:
                 states.add(n.out)
-                lines += self.region_backward(n, prog, stmts, parent_stmts)
+                lines += self.region_backward(n, prog, stmts)
                 continue
             if n.param("accumulate"):
                 lines.append(self.accumulation(n))
@@ -241,7 +239,7 @@ class RegionPrinter:
 
     # -- regions: forward -----------------------------------------------------------------------
 
-    def region_forward(self, n: Node, prog: GradProgram, stmts: list[Node]) -> list[str]:
+    def region_forward(self, n: Node, prog: GradProgram) -> list[str]:
         grad: RegionGrad = n.param("grad")
         region = grad.region
         for body in grad.programs:
@@ -304,8 +302,8 @@ class RegionPrinter:
             if init is not None and not shared and region.kind != "if":
                 lines.append(f"{carried} = {self.text(init)}")
         if region.kind == "if":
-            return lines + self.if_forward(n, grad, head, inputs, names) + after
-        return lines + self.loop_forward(n, grad, head, inputs, names) + after
+            return lines + self.if_forward(grad, head, inputs, names) + after
+        return lines + self.loop_forward(grad, head, inputs, names) + after
 
     def name_output(self, var: Var, name: str, after: list[str]) -> None:
         """A region's output is ``name`` after it; if the enclosing body already chose another
@@ -353,7 +351,7 @@ class RegionPrinter:
                 self.bind(p.var, a)
 
     def loop_forward(
-        self, n: Node, grad: RegionGrad, head: tuple, inputs: tuple, names: list[str]
+        self, grad: RegionGrad, head: tuple, inputs: tuple, names: list[str]
     ) -> list[str]:
         region = grad.region
         body = grad.programs[-1]
@@ -479,7 +477,7 @@ class RegionPrinter:
         return f"for {names[0]} in {arrays}:"
 
     def if_forward(
-        self, n: Node, grad: RegionGrad, head: tuple, inputs: tuple, names: list[str]
+        self, grad: RegionGrad, head: tuple, inputs: tuple, names: list[str]
     ) -> list[str]:
         region = grad.region
         lines = [f"if {self.text(head[0])}:"]
@@ -517,9 +515,7 @@ class RegionPrinter:
 
     # -- regions: backward ----------------------------------------------------------------------
 
-    def region_backward(
-        self, n: Node, prog: GradProgram, stmts: list[Node], parent_stmts: list[Node]
-    ) -> list[str]:
+    def region_backward(self, n: Node, prog: GradProgram, stmts: list[Node]) -> list[str]:
         grad: RegionGrad = n.param("grad")
         region = grad.region
         count = len(region.outputs)
@@ -543,7 +539,7 @@ class RegionPrinter:
             if item is not None:
                 returned_names[j] = item
         return (
-            self.if_backward(n, grad, cond, tape_var, adjoints, invariants, returned_names)
+            self.if_backward(grad, cond, tape_var, adjoints, invariants, returned_names)
             if is_if
             else self.loop_backward(
                 n, grad, tape_var, adjoints, invariants, returned_names, readers, grads, prog, stmts
@@ -725,7 +721,7 @@ class RegionPrinter:
             return lines + after
         header, fetch = self.backward_header(n, grad, body, step, tape_var, extras)
         lines.append(header)
-        inner = fetch + self.backward(stmts, body, set(), stmts)
+        inner = fetch + self.backward(stmts, body, set())
         inner += self.parallel(handovers)
         lines += [INDENT + line for line in inner or ["pass"]]
         self.namer.names.update(renamed)  # the forward pass's names again
@@ -769,7 +765,7 @@ class RegionPrinter:
         ]
         header, fetch = self.backward_header(n, grad, body, step, grad.steps, extras, cut)
         segment.append(header)
-        inner = fetch + self.backward(stmts, body, set(), stmts)
+        inner = fetch + self.backward(stmts, body, set())
         inner += self.parallel(handovers)
         segment += [INDENT + line for line in inner or ["pass"]]
         return [f"for {s} in reversed(range(len({checkpoints}))):"] + [
@@ -856,7 +852,6 @@ class RegionPrinter:
 
     def if_backward(
         self,
-        n: Node,
         grad: RegionGrad,
         cond: Atom,
         tape_var: Atom,
@@ -890,7 +885,7 @@ class RegionPrinter:
             if step:
                 one = "," if len(step) == 1 else ""
                 inner.append(f"{self.step_unpack(step)}{one} = {self.namer.name(tape_var)}")  # type: ignore[arg-type]
-            inner += self.backward(stmts, body, set(), stmts)
+            inner += self.backward(stmts, body, set())
             inner += self.parallel(handovers)
             if k == 1:
                 if not inner:

@@ -673,7 +673,7 @@ class Lowerer(ControlLowering, ArrayLowering):
         if isinstance(node, ast.Compare):
             return self.compare(node) if self.array_mode else self.condition(node)
         if isinstance(node, ast.List) and not node.elts:
-            return self.new_list(node)
+            return self.new_list()
         if isinstance(node, ast.IfExp):
             return self.if_expression(node)
         if self.array_mode and isinstance(node, ast.Subscript):
