@@ -35,15 +35,23 @@ def rnn_backward(tape, dJ=1.0):
     dJ_dh = dJ * h
     # for x_t in X:
     dJ_db = 0.0
-    dJ_dWx = 0.0
-    dJ_dWh = 0.0
+    dJ_dWx_x_t_Wh_h_rows = []
+    h_rows = []
     for x_t, (h, h_2) in zip(reversed(X), reversed(h_steps)):
         # h = np.tanh(Wx @ x_t + Wh @ h + b)
         dJ_dWx_x_t_Wh_h = dJ_dh * (1 - h_2**2)
         dJ_db += dJ_dWx_x_t_Wh_h
-        dJ_dWx += np.outer(dJ_dWx_x_t_Wh_h, x_t)
-        dJ_dWh += np.outer(dJ_dWx_x_t_Wh_h, h)
+        dJ_dWx_x_t_Wh_h_rows.append(dJ_dWx_x_t_Wh_h)
+        h_rows.append(h)
         dJ_dh = Wh.T @ dJ_dWx_x_t_Wh_h
+    if dJ_dWx_x_t_Wh_h_rows:
+        dJ_dWx_x_t_Wh_h_rows = np.stack(dJ_dWx_x_t_Wh_h_rows[::-1])
+        h_rows = np.stack(h_rows[::-1])
+        dJ_dWx = dJ_dWx_x_t_Wh_h_rows.T @ X
+        dJ_dWh = dJ_dWx_x_t_Wh_h_rows.T @ h_rows
+    else:
+        dJ_dWx = np.zeros_like(Wx)
+        dJ_dWh = np.zeros_like(Wh)
     return dJ_dWx, dJ_dWh, dJ_db, dJ_dh
 
 

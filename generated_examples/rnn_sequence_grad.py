@@ -38,17 +38,28 @@ def rnn_loss_backward(tape, dJ=1.0):
     dJ_dh = 0.0
     dJ_dJ = dJ
     dJ_db = 0.0
-    dJ_dWx = 0.0
-    dJ_dWh = 0.0
+    dJ_dWx_X_t_Wh_rows = []
+    X_item_rows = []
+    h_rows = []
     for h, X_item, h_2, h_2_Y_t in reversed(h_steps):
         # J = J + np.sum((h - Y[t]) ** 2)
         dJ_dh_2 = dJ_dJ * 2 * h_2_Y_t + dJ_dh
         # h = np.tanh(Wx @ X[t] + Wh @ h + b)
         dJ_dWx_X_t_Wh = dJ_dh_2 * (1 - h_2**2)
         dJ_db += dJ_dWx_X_t_Wh
-        dJ_dWx += np.outer(dJ_dWx_X_t_Wh, X_item)
-        dJ_dWh += np.outer(dJ_dWx_X_t_Wh, h)
+        dJ_dWx_X_t_Wh_rows.append(dJ_dWx_X_t_Wh)
+        X_item_rows.append(X_item)
+        h_rows.append(h)
         dJ_dh = Wh.T @ dJ_dWx_X_t_Wh
+    if dJ_dWx_X_t_Wh_rows:
+        dJ_dWx_X_t_Wh_rows = np.stack(dJ_dWx_X_t_Wh_rows[::-1])
+        X_item_rows = np.stack(X_item_rows[::-1])
+        h_rows = np.stack(h_rows[::-1])
+        dJ_dWx = dJ_dWx_X_t_Wh_rows.T @ X_item_rows
+        dJ_dWh = dJ_dWx_X_t_Wh_rows.T @ h_rows
+    else:
+        dJ_dWx = np.zeros_like(Wx)
+        dJ_dWh = np.zeros_like(Wh)
     return dJ_dWx, dJ_dWh, dJ_db, dJ_dh
 
 

@@ -226,7 +226,10 @@ class RegionPrinter:
         return n.prim == "copy" and self.namer.name(n.out) == self.text(n.args[0])
 
     def accumulation(self, n: Node) -> str:
-        """``dJ_dW += ...`` or ``dJ_dc[i] += ...``: an adjoint summed over a loop's iterations."""
+        """``dJ_dW += ...`` or ``dJ_dc[i] += ...``: an adjoint summed over a loop's iterations
+        (or ``dz_rows.append(dz)``: a row collected for one product after the loop)."""
+        if n.param("rows"):
+            return f"{n.param('rows')}.append({self.text(n.args[0])})"
         target = self.namer.name(n.out)
         if n.prim == "add":
             return f"{target} += {self.text(n.args[1])}"
@@ -609,6 +612,13 @@ class RegionPrinter:
         drop: set[Var] = set()
         defs = {m.out: m for m in body.backward}
         counts = uses(body.backward)
+        rows: dict[Var, str] = {}  # a per-step value -> the list its rows are collected in
+        products: list[tuple[str, str, str, str]] = []  # (gradient, rows, rows, zeros)
+        invariant_vars = {
+            params[offset + j].var
+            for j, name in enumerate(region.inputs)
+            if name not in region.outputs
+        }
         for j in grad.returned:
             name = region.inputs[j]
             if name in region.outputs:
@@ -659,10 +669,24 @@ class RegionPrinter:
                     )
                 )
                 continue
+            if (
+                d is not None
+                and d.prim == "np.outer"
+                and all(isinstance(a, Var) and a not in invariant_vars for a in d.args)
+            ):
+                # sum over steps of np.outer(a_t, b_t) is A.T @ B with the steps' a and b as rows:
+                # collect the rows, and one matrix product after the loop replaces an outer
+                # product and an in-place sum of a whole matrix at every step.
+                drop.update(chain)
+                drop.add(d.out)
+                left, right = (self.rows_of(a, rows, lines, accumulate, d, n, grad) for a in d.args)
+                products.append((acc_name, left, right, self.zeros(param, body)))
+                continue
             lines.append(f"{acc_name} = 0.0")
             if isinstance(g, Var):
                 where = defs[g].stmt if g in defs else None
                 accumulate.append(Node(acc, "add", (acc, g), where, (("accumulate", True),)))
+        after += self.deferred_products(products, rows)
         nodes = [m for m in body.backward if m.out not in drop] + accumulate
         carried_grads = {
             k: wrt_grads[name]
@@ -834,6 +858,58 @@ class RegionPrinter:
         if len(iterables) == 1:
             return f"for {targets[0]} in {iterables[0]}:", []
         return f"for {', '.join(targets)} in zip({', '.join(iterables)}):", []
+
+    def rows_of(
+        self,
+        a: Var,
+        rows: dict[Var, str],
+        lines: list[str],
+        accumulate: list[Node],
+        like: Node,
+        n: Node,
+        grad: RegionGrad,
+    ) -> str:
+        """The rows ``a`` takes at the steps, in the forward order, as an expression after the
+        loop: the iterated array itself for the loop variable, else a list collected at every
+        backward step (made once per value, reversed when stacked)."""
+        region = grad.region
+        body = grad.programs[-1]
+        assert body is not None
+        targets = [p.var for p in body.function.params[: len(region.targets)]]
+        if a in targets and region.iterate in ("rows", "zip", "enumerate"):
+            arrays = n.args[len(n.args) - region.head :]
+            k = targets.index(a) - (1 if region.iterate == "enumerate" else 0)
+            return self.text(arrays[k])
+        if a not in rows:
+            name = self.namer.fresh(f"{self.namer.name(a)}_rows")
+            rows[a] = name
+            lines.append(f"{name} = []")
+            marker = Var(hint=name)
+            self.namer.names[marker] = name
+            accumulate.append(
+                Node(marker, "copy", (a,), like.stmt, (("accumulate", True), ("rows", name)))
+            )
+        return rows[a]
+
+    def deferred_products(
+        self, products: list[tuple[str, str, str, str]], rows: dict[Var, str]
+    ) -> list[str]:
+        """After the loop: each collected list stacked once, then one matrix product per
+        gradient (zeros when the loop ran no step)."""
+        if not products:
+            return []
+        np_ = self.printer.module("numpy")
+        lists = list(rows.values())
+        if not lists:  # rows of the iterated arrays only: an empty loop gives zeros anyway
+            return [f"{grad} = {left}.T @ {right}" for grad, left, right, _ in products]
+        lines = [f"if {lists[0]}:"]
+        # (the lists were filled last step first; stacked in the forward order, the arrays are
+        # contiguous and BLAS multiplies them at full speed)
+        lines += [f"{INDENT}{name} = {np_}.stack({name}[::-1])" for name in lists]
+        lines += [f"{INDENT}{grad} = {left}.T @ {right}" for grad, left, right, _ in products]
+        lines.append("else:")
+        lines += [f"{INDENT}{grad} = {zeros}" for grad, _, _, zeros in products]
+        return lines
 
     def step_unpack(self, step: list[Var]) -> str:
         return ", ".join(self.namer.name(v) for v in step)
