@@ -13,6 +13,7 @@ import ast
 import functools
 import inspect
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +65,30 @@ def _environment() -> jinja2.Environment:
 class Printer:
     """Prints atoms and nodes as Python expressions with the fewest parentheses that are right."""
 
-    def __init__(self, namer: Namer, inline: dict[Var, Node], aliases: dict[str, str]) -> None:
+    def __init__(
+        self,
+        namer: Namer,
+        inline: dict[Var, Node],
+        aliases: dict[str, str],
+        helper_names: dict[str, str] | None = None,
+    ) -> None:
         self.namer = namer
         self.inline = inline
         # module -> the name it is imported as (``math`` unless the user took it)
         self.aliases = aliases
+        # helper -> the name the module defines it under (``unreduce_`` if the user took it)
+        self.helper_names = helper_names or {}
         self.modules: set[str] = set()
         self.helpers: set[str] = set()  # functions of numpy_helpers the code calls
 
     def module(self, name: str) -> str:
         self.modules.add(name)
         return self.aliases.get(name, name)
+
+    def helper(self, name: str) -> str:
+        """A runtime helper the code calls, by the name the module defines it under."""
+        self.helpers.add(name)
+        return self.helper_names.get(name, name)
 
     def atom(self, a: Atom) -> tuple[str, int]:
         if isinstance(a, Const):
@@ -154,15 +168,14 @@ class Printer:
                 args = ", ".join(
                     [*(self.wrap(a, PREC_IFEXP) for a in x), f"{self.module('numpy')}.s_[{index}]"]
                 )
-                self.helpers.add(n.prim)
-                return f"{n.prim}({args})", PREC_CALL
+                return f"{self.helper(n.prim)}({args})", PREC_CALL
             keywords = self.keywords(n)
             shown = [self.wrap(a, PREC_IFEXP) for a in n.args]
             if p.listed:  # np.concatenate([a, b], axis=1): the arrays as the list the user wrote
                 shown = ["[" + ", ".join(shown) + "]"]
             args = ", ".join(shown + ([keywords] if keywords else []))
             if p.kind == "helper":
-                self.helpers.add(n.prim)
+                return f"{self.helper(n.prim)}({args})", PREC_CALL
             if p.module:
                 return f"{self.module(p.module)}.{p.symbol}({args})", PREC_CALL
             return f"{p.symbol}({args})", PREC_CALL
@@ -277,6 +290,14 @@ def _materialized(
 GENERATED_SUFFIXES = ("forward", "backward", "grad", "value_and_grad")
 
 
+@functools.cache
+def helper_order() -> tuple[str, ...]:
+    """The runtime helpers of numpy_helpers, in the order they are defined (and copied), read
+    from its source: scalar code never imports NumPy."""
+    tree = ast.parse(Path(__file__).with_name("numpy_helpers.py").read_text(encoding="utf-8"))
+    return tuple(d.name for d in tree.body if isinstance(d, ast.FunctionDef))
+
+
 def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     """The generated module's text, black-formatted and checked to be stable under black.
 
@@ -295,12 +316,15 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     everyone = reserved.union(*(p.function.used_names for p in programs))
     alias_namer = Namer(prog, reserved=everyone)
     aliases = {"math": alias_namer.fresh("math"), "numpy": alias_namer.fresh("np")}
-    reserved |= set(aliases.values())
+    # The NumPy helpers the module may define, each under a name no local takes (a parameter
+    # called ``unreduce`` would hide the helper inside the backward pass that unpacks it).
+    helper_names = {h: alias_namer.fresh(h) for h in helper_order()}
+    reserved |= set(aliases.values()) | set(helper_names.values())
     blocks = []
     modules: set[str] = set()
     used_helpers: set[str] = set()
     for p in programs:
-        block, printer = _function_block(p, reserved, aliases)
+        block, printer = _function_block(p, reserved, aliases, helper_names)
         blocks.append(block)
         modules |= printer.modules
         used_helpers |= printer.helpers
@@ -309,7 +333,7 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
     if "math" in modules:
         math_alias = aliases["math"]
         imports.append("import math" if math_alias == "math" else f"import math as {math_alias}")
-    helpers = helper_sources(used_helpers, aliases["numpy"])
+    helpers = helper_sources(used_helpers, aliases["numpy"], helper_names)
     if "numpy" in modules or helpers:
         imports.append(f"import numpy as {aliases['numpy']}")
     text = (
@@ -337,7 +361,10 @@ def emit_module(prog: GradProgram, *, source_name: str, command: str) -> str:
 
 
 def _function_block(
-    prog: GradProgram, reserved: set[str], aliases: dict[str, str]
+    prog: GradProgram,
+    reserved: set[str],
+    aliases: dict[str, str],
+    helper_names: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], Printer]:
     """The template's fields for one function's forward and backward passes."""
     fn = prog.function
@@ -354,7 +381,7 @@ def _function_block(
     )
     bwd_stmts, bwd_inline = _materialized(prog.backward, grads, named | region_keeps(prog.backward))
     namer = Namer(prog, reserved=reserved)
-    printer = Printer(namer, {**fwd_inline, **bwd_inline}, aliases)
+    printer = Printer(namer, {**fwd_inline, **bwd_inline}, aliases, helper_names)
     regions = RegionPrinter(namer, printer, _materialized, named_vars, fn.result_name)
 
     # Values that are temporaries in the source but need a name: the result and taped temporaries.
@@ -431,22 +458,33 @@ def _check_generated_names(fn: Function, generated: set[str]) -> None:
     """A parameter named like a generated function would shadow it inside ``f_grad``: refuse it."""
     for p in fn.params:
         if p.name in generated:
-            raise SrcdiffError(
+            err = SrcdiffError(
                 f"parameter '{p.name}' has the name of a function srcdiff generates",
                 filename=fn.filename,
-                line=fn.line or None,
-                col=fn.col or None,
+                line=(p.line or fn.line) or None,
+                col=(p.col if p.line else fn.col) or None,
                 hint=f"rename the parameter (the generated module defines {', '.join(sorted(generated))})",
             )
+            err.byte_col = bool(p.line)  # the syntax tree's column, made a character count
+            raise err
 
 
-def helper_sources(used: set[str], np_alias: str) -> list[str]:
-    """The source of each runtime helper the code calls (and those they call), in a fixed order."""
+def _helper_call(name: str) -> re.Pattern[str]:
+    """A call of the helper ``name`` (``unreduce(``, not ``np.unreduce(`` or ``my_unreduce(``)."""
+    return re.compile(rf"(?<![\w.]){re.escape(name)}(?=\()")
+
+
+def helper_sources(
+    used: set[str], np_alias: str, helper_names: dict[str, str] | None = None
+) -> list[str]:
+    """The source of each runtime helper the code calls (and those they call), in a fixed order,
+    each defined under its name in ``helper_names`` (its own name by default)."""
     if not used:
         return []  # scalar code: no need to import numpy at all
     from . import numpy_helpers
 
-    order = [n for n, f in vars(numpy_helpers).items() if inspect.isfunction(f)]
+    order = list(helper_order())
+    renamed = {h: n for h, n in (helper_names or {}).items() if h != n}
     needed = set(used)
     for name in reversed(order):  # helpers call only helpers defined before them
         if name in needed:
@@ -456,7 +494,11 @@ def helper_sources(used: set[str], np_alias: str) -> list[str]:
     for name in order:
         if name in needed:
             text = inspect.getsource(getattr(numpy_helpers, name))
-            sources.append(text.replace("np.", f"{np_alias}.") if np_alias != "np" else text)
+            if np_alias != "np":
+                text = text.replace("np.", f"{np_alias}.")
+            for helper, new in renamed.items():  # its def line and its calls of other helpers
+                text = _helper_call(helper).sub(new, text)
+            sources.append(text)
     return sources
 
 

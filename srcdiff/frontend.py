@@ -80,11 +80,37 @@ UNSUPPORTED_EXPRESSIONS = {
 
 
 def parse(source: str, filename: str) -> ast.Module:
-    """Parse, turning Python's SyntaxError into a located SrcdiffError."""
+    """Parse, turning Python's SyntaxError into a located SrcdiffError.
+
+    The error is taken from a second parse under a pseudo file name: given a real path, CPython
+    may re-read the line from the file (a BOM included) and count its columns there.
+    """
+    import sys
+    import warnings
+
     try:
-        return ast.parse(source, filename=filename)
+        return ast.parse(source, filename=filename)  # warnings name the user's file
+    except SyntaxError:
+        pass
+    except ValueError as e:  # e.g. a NUL byte in the source
+        raise SrcdiffError(f"cannot parse the file: {e}", filename=filename) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # shown once already
+            return ast.parse(source, filename="<srcdiff>")
     except SyntaxError as e:
-        col = e.offset if e.offset else None
+        col = e.offset or None
+        if not col and e.lineno:
+            # An int literal over the digit limit comes with offset 0: point at the literal.
+            limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+            col = next(
+                (
+                    m.start() + 1
+                    for m in re.finditer(r"(?<![\w.])\d[\d_]*", e.text or "")
+                    if limit and len(m[0].replace("_", "")) > limit
+                ),
+                1,
+            )
         raise SrcdiffError(
             f"syntax error: {e.msg}",
             filename=filename,
@@ -93,8 +119,6 @@ def parse(source: str, filename: str) -> ast.Module:
             source_line=e.text.rstrip("\n") if e.text else None,
             hint="srcdiff reads the file as Python source; fix the syntax and run again",
         ) from None
-    except ValueError as e:  # e.g. a NUL byte in the source
-        raise SrcdiffError(f"cannot parse the file: {e}", filename=filename) from None
 
 
 @dataclass
@@ -156,6 +180,10 @@ def find_function(module: ast.Module, name: str | None, filename: str) -> ast.Fu
             ),
         )
     if not defs:
+        for s in module.body:
+            if isinstance(s, ast.AsyncFunctionDef):
+                message = f"'{s.name}' is an async function, which srcdiff cannot differentiate"
+                raise _error(s, message, filename, "use a plain def")
         raise SrcdiffError(
             "no top-level function found",
             filename=filename,
@@ -305,7 +333,28 @@ def statement_text(stmt: ast.stmt) -> str:
     Re-printing (never copying the source text) keeps comments in the output free of anything but
     identifiers, numbers and operators.
     """
-    return _SIMPLE_POWER.sub(r"\1**\2", ast.unparse(stmt))
+    try:
+        text = ast.unparse(stmt)
+    except RecursionError:
+        # ast.unparse takes three or four frames per level of the tree: an expression Python
+        # compiles fine (400 nested operators) can need more than the default limit. Retry with
+        # that much headroom, within a bound (deeper still is refused, located, by the caller).
+        import sys
+
+        depth, stack = 0, [(stmt, 1)]
+        while stack:
+            node, level = stack.pop()
+            depth = max(depth, level)
+            stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+        if depth > 2000:
+            raise
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(old + 5 * depth + 100)
+        try:
+            text = ast.unparse(stmt)
+        finally:
+            sys.setrecursionlimit(old)
+    return _SIMPLE_POWER.sub(r"\1**\2", text)
 
 
 def _assigned_names(fdef: ast.FunctionDef) -> set[str]:
@@ -465,7 +514,7 @@ class Lowerer(ControlLowering, ArrayLowering):
         self.params_vars.add(var)
         self.env[arg.arg] = var
         self.versions[arg.arg] = 0
-        return Param(arg.arg, var, kind, const)
+        return Param(arg.arg, var, kind, const, line=arg.lineno, col=arg.col_offset + 1)
 
     # -- statements -----------------------------------------------------------------------
 
@@ -488,6 +537,11 @@ class Lowerer(ControlLowering, ArrayLowering):
             self.if_statement(stmt)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             self.imports.add(stmt)
+        elif isinstance(stmt, ast.Expr) and isinstance(
+            stmt.value, (ast.Yield, ast.YieldFrom, ast.Await)
+        ):
+            what, hint = UNSUPPORTED_EXPRESSIONS[type(stmt.value)]  # a generator, named as one
+            raise _error(stmt.value, f"{what} is not supported; {SUPPORTED_SUMMARY}", hint=hint)
         elif isinstance(stmt, ast.Expr) and self.list_append(stmt):
             return
         elif isinstance(stmt, ast.Expr):
@@ -882,11 +936,12 @@ class Lowerer(ControlLowering, ArrayLowering):
                     f"math.{func.attr} is not differentiable or not supported",
                     hint=_math_hint(),
                 )
-            if owner in ("np", "numpy") and not self.imports.numpy:
+            if owner == "math" or (owner in ("np", "numpy") and owner not in self.imports.numpy):
+                module = {"math": "math", "np": "numpy as np", "numpy": "numpy"}[owner]
                 raise _error(
-                    func,
-                    f"NumPy call {owner}.{func.attr} is not supported yet",
-                    hint="scalar math only for now",
+                    func.value,
+                    f"'{owner}' is not imported, so {owner}.{func.attr} is not defined",
+                    hint=f"add 'import {module}' at the top of the file",
                 )
             raise _error(func, f"call to unknown function '{owner}.{func.attr}'", hint=_math_hint())
         raise _error(func, "this kind of call is not supported", hint=_math_hint())

@@ -118,6 +118,10 @@ class Param:
     var: Var
     kind: str = "normal"  # "posonly", "normal" or "kwonly"
     default: Const | None = None
+    # Where the parameter is written (col 1-based, in UTF-8 bytes as the syntax tree counts), for
+    # errors about it; 0 where not known. Not part of its identity.
+    line: int = field(default=0, compare=False)
+    col: int = field(default=0, compare=False)
 
 
 @dataclass

@@ -29,6 +29,26 @@ OPWORDS = {
 MAX_NAME = 32
 
 
+def const_fragment(value: float) -> str:
+    """A constant as a name fragment: ``1.5`` -> ``1_5``, ``-2`` -> ``m2``, ``1e+20`` -> ``1e20``,
+    ``1e-05`` -> ``1em05``; any other character becomes ``_``."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int over the digit limit of str()
+        text = "big"
+    text = text.replace("e+", "e").replace(".", "_").replace("-", "m")
+    return "".join(c if ("_" + c).isidentifier() else "_" for c in text)
+
+
+def identifier(base: str) -> str:
+    """``base`` made a valid identifier: other characters become ``_``, a leading digit gets a
+    ``c`` before it (``2_gt_w`` -> ``c2_gt_w``)."""
+    if base.isidentifier() or not base:
+        return base or "_"
+    base = "".join(c if ("_" + c).isidentifier() else "_" for c in base)
+    return base if base.isidentifier() else "c" + base
+
+
 class Namer:
     """Hands out unique, stable names for the values of one generated module."""
 
@@ -43,7 +63,8 @@ class Namer:
 
     def fresh(self, base: str) -> str:
         """``base`` itself if nobody uses it, else ``base_``, ``base__``, ... (deterministic)."""
-        if not base.isidentifier() or keyword.iskeyword(base):
+        base = identifier(base)
+        if keyword.iskeyword(base):
             base = base + "_"
         name = base
         while name in self.taken:
@@ -97,7 +118,7 @@ class Namer:
     def _operand(self, a: Atom) -> str:
         """An operand as a name fragment: its label, or the digits of a constant."""
         if isinstance(a, Const):
-            return repr(a.value).replace(".", "_").replace("-", "m")
+            return const_fragment(a.value)
         return self.label(a)
 
     def _derived(self, var: Var) -> str:
@@ -126,11 +147,7 @@ class Namer:
             )
         elif prim.kind == "call" and not leaves:
             # A call on constants only (math.log(2)): name it after its arguments.
-            consts = [
-                repr(a.value).replace(".", "_").replace("-", "m")
-                for a in node.args
-                if isinstance(a, Const)
-            ]
+            consts = [const_fragment(a.value) for a in node.args if isinstance(a, Const)]
             parts = [prim.symbol] + consts
         elif prim.kind in ("attr", "getitem") or node.prim in ("len", "np.shape", "reshape"):
             # x.T -> x_T, X.shape -> X_shape, x[1:] -> x_item

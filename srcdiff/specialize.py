@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from .ir import Atom, Const, GradProgram, Node, Var, uses
 from .optimize import _Rewriter
-from .prims import PRIMS, UFUNCS
+from .prims import BROADCASTING, ELEMENTWISE_UNARY, PRIMS, UFUNCS
 from .shapes import Shape, matmul_shape, program_shapes
 
 # Helpers whose result may be a read-only view (np.broadcast_to).
@@ -68,7 +68,11 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
         shape_of[out] = shape
         return out
 
-    unspread = _unspread_reductions(prog, shape_of, of)
+    # Adjoints that may be lazily smaller than their shape: a function returning an array is
+    # differentiated with the scalar seed 1.0 by f_grad (and f_backward's default), which stands
+    # for an array of ones. Where one of them reaches a helper, the helper stays: it broadcasts.
+    lazy = lazy_adjoints(prog, of)
+    unspread = {v for v in _unspread_reductions(prog, shape_of, of) if defs[v].args[0] not in lazy}
     # A gradient keeps its parameter's dtype only if the arithmetic did not promote it (a Python
     # float times a boolean mask is float64); where that is not proved, the final unbroadcast,
     # which casts, stays.
@@ -95,13 +99,15 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
                 or gradient_of[node.out] in scalar_params
                 or g in float_values
             )
-            if axes is not None and not may_be_view(g) and keeps_dtype:
+            lazily = node.args[0] in lazy or g in lazy
+            if axes is not None and not may_be_view(g) and keeps_dtype and not lazily:
                 _replace(rw, node, _summed(g, sg, sx, node, emit), g)  # type: ignore[arg-type]
                 continue
         elif node.prim in ("matmul_grad_a", "matmul_grad_b"):
             g, a, b = args
             sa, sb = of(a), of(b)
-            if of(g) is not None and of(g) == matmul_shape(sa, sb):
+            lazily = node.args[0] in lazy or g in lazy
+            if of(g) is not None and of(g) == matmul_shape(sa, sb) and not lazily:
                 assert sa is not None and sb is not None
                 first = node.prim == "matmul_grad_a"
                 out = _matmul_adjoint(first, g, a, b, len(sa), len(sb), node, emit, of)
@@ -112,6 +118,10 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
             if node.prim == "scatter" and _unique_rows(node, args, fdefs, of):
                 rw.out.append(Node(node.out, "unslice", args, node.stmt, node.params))
                 continue
+        elif node.prim in ("loop_backward", "branch_backward") and lazy & set(node.args):
+            # A loop's body is specialized for adjoints of full shape: broadcast lazy ones first.
+            rw.out.append(node.replace_args(_broadcast_lazy(prog, node, args, lazy, emit, of)))
+            continue
         elif node.prim == "unreduce" and node.out in unspread:
             g = args[0]
             axis = node.param("axis")
@@ -124,6 +134,63 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
             continue
         rw.keep(node)
     return rw.result(prog)
+
+
+def lazy_adjoints(prog: GradProgram, of) -> set[Var]:
+    """The backward values that may be smaller at run time than their inferred shape.
+
+    The seed of a function returning an array has that array's shape, but ``f_grad`` passes the
+    scalar 1.0 (the gradient of the sum), and so may a caller of ``f_backward``. An elementwise
+    operation keeps that laziness unless another, not lazy, operand has the result's full shape
+    (``dz * (1 - z**2)`` is full; ``2 * dz`` is not); a helper gives its result the exact shape
+    (``unbroadcast(dz, w)`` is ``w``'s). Anything else reading a lazy value is taken to be lazy.
+
+    Example: ``z = X @ w`` returned, ``dz`` is lazy: ``matmul_grad_b(dz, X, w)`` stays (it
+    broadcasts ``dz``), where ``X.T @ dz`` would fail on the seed 1.0.
+    """
+    seed_shape = of(prog.seed)
+    if prog.seeds is not None or seed_shape is None or seed_shape == ():
+        return set()
+    lazy = {prog.seed}
+    for n in prog.backward:
+        if not any(a in lazy for a in n.args):
+            continue
+        p = PRIMS[n.prim]
+        if p.kind == "helper" or of(n.out) == ():
+            continue
+        elementwise = p.kind in ("binop", "unop", "select", "compare", "and", "copy") or (
+            n.prim in ELEMENTWISE_UNARY | BROADCASTING
+        )
+        full = elementwise and any(
+            a not in lazy and of(a) is not None and of(a) == of(n.out) for a in n.args
+        )
+        if not full:
+            lazy.add(n.out)
+    return lazy
+
+
+def _broadcast_lazy(prog: GradProgram, node: Node, args: tuple, lazy: set[Var], emit, of) -> tuple:
+    """``node``'s arguments, each lazy adjoint times ones of the forward value it is the adjoint
+    of (``dh_full = dh * np.ones_like(h)``): an array of its full shape and of that value's dtype.
+    """
+    result = prog.function.result
+    full: dict[Var, Atom] = {}
+    out = list(args)
+    for k, a in enumerate(node.args):
+        if not isinstance(a, Var) or a not in lazy:
+            continue
+        if a not in full:
+            like = a.adjoint_of if a.adjoint_of is not None else result
+            if not isinstance(like, Var) or of(like) is None or of(like) != of(a):
+                like = result
+            if not isinstance(like, Var) or of(like) != of(a):
+                continue  # nothing of its shape to broadcast to: left as it is
+            ones = emit("np.ones_like", (like,), node, of(like))
+            full[a] = emit("mul", (args[k], ones), node, of(like))
+            if a.hint:  # dz_full = dz * np.ones_like(z)
+                full[a].hint = f"{a.hint}_full"
+        out[k] = full[a]
+    return tuple(out)
 
 
 def _summed(g: Atom, sg: Shape, sx: Shape, node: Node, emit) -> Atom:

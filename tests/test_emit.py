@@ -140,3 +140,43 @@ def test_no_negated_parenthesized_products_or_added_negations():
     )
     assert m.f_grad(h, w) == pytest.approx(numeric, rel=1e-7)
     assert _m.isfinite(m.f_grad(h, w)[0])
+
+
+def test_parameters_named_like_numpy_helpers_do_not_hide_them():
+    """The tape unpacks a parameter ``unreduce`` (or ``unbroadcast``) inside the backward pass:
+    the helpers the module copies in are defined under fresh names, and call each other by them."""
+    import numpy as np
+
+    src = (
+        "import numpy as np\n\n"
+        "def f(w, unreduce, unbroadcast):\n"
+        "    J = np.sum(w * unreduce) + np.mean(w * unbroadcast)\n"
+        "    return J\n"
+    )
+    text, m = module(src, "w,unreduce,unbroadcast")
+    defs = [n.name for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
+    assert "unreduce_" in defs and "unbroadcast_" in defs
+    assert "unreduce" not in defs and "unbroadcast" not in defs
+    assert "def unreduce_(g, ans, shape" in text and "g = unbroadcast_(g, ans)" in text
+    w, u, b = np.array([0.1, 0.2]), np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    dw, du, db = m.f_grad(w, u, b)
+    assert dw == pytest.approx(u + b / 2) and du == pytest.approx(w) and db == pytest.approx(w / 2)
+
+
+def test_parameter_named_like_a_helper_in_a_loop():
+    """A loop's zero adjoint buffer is made by the helper unbroadcast too."""
+    import numpy as np
+
+    src = (
+        "import numpy as np\n\n"
+        "def f(w, unbroadcast):\n"
+        "    s = 0.0\n"
+        "    for i in range(3):\n"
+        "        s = s + w[i] * unbroadcast[i]\n"
+        "    return s\n"
+    )
+    text, m = module(src, "w,unbroadcast")
+    assert "unbroadcast_(0.0, w)" in text
+    w, u = np.array([0.1, 0.2, 0.3]), np.array([1.0, 2.0, 3.0])
+    dw, du = m.f_grad(w, u)
+    assert dw == pytest.approx(u) and du == pytest.approx(w)

@@ -121,21 +121,21 @@ CASES = {
         ("syntax error", "']'"),
         ("fix the syntax",),
     ),
-    "return_in_if": Case(
-        "def f(x):\n    if x > 0:\n        return x\n    return -x\n",
-        "x",
-        3,
-        9,
-        ("return inside a loop or an if",),
-        ("assign the value",),
-    ),
-    "break": Case(
-        "def f(x):\n    for i in range(3):\n        x = x * 2\n        break\n    return x\n",
+    "return_in_loop": Case(
+        "def f(x):\n    for i in range(3):\n        x = x * 2\n        return x\n    return x\n",
         "x",
         4,
         9,
-        ("break is not supported",),
-        ("while loop",),
+        ("return inside a loop",),
+        ("after the loop",),
+    ),
+    "while_true_without_break": Case(
+        "def f(x):\n    while True:\n        x = x * 2\n    return x\n",
+        "x",
+        2,
+        11,
+        ("condition is always True",),
+        ("break",),
     ),
     "while_else": Case(
         "def f(x):\n    while x < 3:\n        x = x * 2\n    else:\n        x = 1.0\n    return x\n",
@@ -310,6 +310,55 @@ CASES = {
         ("'exp'", "not imported"),
         ("from math import exp",),
     ),
+    "unimported_math_module": Case(
+        "def f(x):\n    y = 2 * math.sin(x)\n    return y\n",
+        "x",
+        2,
+        13,
+        ("'math' is not imported", "math.sin"),
+        ("add 'import math'",),
+    ),
+    "unimported_math_module_beside_from_import": Case(
+        "from math import cos\n\n\ndef f(x):\n    y = cos(x) * math.sin(x)\n    return y\n",
+        "x",
+        5,
+        18,
+        ("'math' is not imported",),
+        ("add 'import math'",),
+    ),
+    "unimported_numpy_module": Case(
+        "def f(x):\n    y = np.sum(x)\n    return y\n",
+        "x",
+        2,
+        9,
+        ("'np' is not imported", "np.sum"),
+        ("add 'import numpy as np'",),
+    ),
+    "unimported_numpy_module_long_name": Case(
+        "def f(x):\n    y = numpy.tanh(x)\n    return y\n",
+        "x",
+        2,
+        9,
+        ("'numpy' is not imported",),
+        ("add 'import numpy'",),
+    ),
+    "async_function_only": Case(
+        "import math\n\n\nasync def f(x):\n    y = x * 2\n    return y\n",
+        "x",
+        4,
+        1,
+        ("'f' is an async function",),
+        ("plain def",),
+    ),
+    # CPython gives no column for an int literal over the digit limit: srcdiff points at it.
+    "huge_int_literal": Case(
+        "def f(x):\n    y = x * (1 + " + "7" * 5000 + ")\n    return y\n",
+        "x",
+        2,
+        18,
+        ("syntax error", "Exceeds the limit"),
+        ("fix the syntax",),
+    ),
     "used_before_assignment": Case(
         "def f(x):\n    z = y + x\n    y = 2 * x\n    return z\n",
         "x",
@@ -369,7 +418,7 @@ def test_bad_input(tmp_path: Path, case: Case) -> None:
 
 SUBPROCESS_CASES = [
     "syntax_error",
-    "return_in_if",
+    "return_in_loop",
     "unknown_function",
     "used_before_assignment",
     "unknown_wrt",
@@ -404,10 +453,10 @@ def test_unsupported_construct_says_what_is_supported(tmp_path: Path) -> None:
 
 def test_error_path_is_shown_as_given(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "bad.py").write_text(CASES["break"].source, encoding="utf-8")
+    (tmp_path / "pkg" / "bad.py").write_text(CASES["return_in_loop"].source, encoding="utf-8")
     name = os.path.join("pkg", "bad.py")
     proc = run_cli(tmp_path, name, "--wrt", "x")
-    assert_located(proc, name, 4, 9, CASES["break"].source_line)
+    assert_located(proc, name, 4, 9, CASES["return_in_loop"].source_line)
     assert listing(tmp_path / "pkg") == ["bad.py"]
 
 
@@ -551,6 +600,45 @@ def test_directory_as_input(tmp_path: Path) -> None:
     assert "directory" in proc.stderr.splitlines()[0]
     assert listing(tmp_path) == ["pkg.py"]
     assert listing(tmp_path / "pkg.py") == []
+
+
+def test_syntax_error_on_the_line_of_a_bom(tmp_path: Path) -> None:
+    """The BOM is no character of the line: not counted in the column, not shown."""
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbfdef f(x:\n    return x\n")
+    proc = run_cli(tmp_path, "bom.py", "--wrt", "x")
+    assert_located(proc, "bom.py", 1, 6, "def f(x:")
+    assert "\ufeff" not in proc.stderr and "was never closed" in proc.stderr
+    assert listing(tmp_path) == ["bom.py"]
+
+
+def test_syntax_warnings_still_name_the_file(tmp_path: Path) -> None:
+    """Python's own warnings about the source name the user's file (only errors are re-parsed)."""
+    import warnings
+
+    (tmp_path / "warn.py").write_text('def f(x):\n    "\\d"\n    return x\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        proc = run_cli(tmp_path, "warn.py", "--wrt", "x")
+    assert proc.returncode == 0, proc.stderr
+    shown = [(w.filename, w.lineno) for w in caught if "escape sequence" in str(w.message)]
+    assert shown and set(shown) == {("warn.py", 2)}
+
+
+def test_expression_deeper_than_the_recursion_limit_allows_to_print(tmp_path: Path) -> None:
+    """400 nested operators: Python compiles them, and srcdiff differentiates them, printing the
+    statement with more recursion headroom (then put back as it was)."""
+    import sys
+
+    expr = "x"
+    for _ in range(200):
+        expr = f"({expr} * 0.5 + 1)"
+    (tmp_path / "deep.py").write_text(f"def f(x):\n    y = {expr}\n    return y\n")
+    limit = sys.getrecursionlimit()
+    proc = run_cli(tmp_path, "deep.py", "--wrt", "x")
+    assert proc.returncode == 0, proc.stderr
+    assert sys.getrecursionlimit() == limit
+    text = (tmp_path / "deep_grad.py").read_text()
+    assert "# y = " + "(" * 199 + "x * 0.5 + 1) * 0.5 + 1)" in text
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:

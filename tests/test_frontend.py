@@ -100,12 +100,12 @@ def test_the_only_function_is_chosen_and_others_need_a_name():
     "body,line,col,message",
     [
         (
-            "    if x > 0:\n        return x\n    return -x\n",
-            3,
+            "    while x > 0:\n        x = x - 1\n        return x\n    return x\n",
+            4,
             9,
-            "a return inside a loop or an if",
+            "a return inside a loop",
         ),
-        ("    while x > 0:\n        x = x - 1\n        continue\n    return x\n", 4, 9, "continue"),
+        ("    if x > 0:\n        return x\n    y = x\n", 4, 5, "does not return a value"),
         ("    y = x % 2\n    return y\n", 2, 9, r"operator % is not supported"),
         ("    return z\n", 2, 12, "name 'z' is not defined"),
         ("    y = q\n    q = x\n    return y\n", 2, 9, "'q' is used before it is assigned"),

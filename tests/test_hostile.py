@@ -152,7 +152,6 @@ def matrix(*rows: tuple[float, ...]) -> Any:
     return np.array(rows)
 
 
-FRONTEND = "frontend.py"  # where a fix belongs, in the xfail reasons
 
 CORPUS: dict[str, Case] = {
     # -- syntax errors: CPython's message and position, passed on -------------------------------------
@@ -176,20 +175,13 @@ CORPUS: dict[str, Case] = {
     "syntax_error_too_many_parentheses": Case(
         Located(2, 209, "too many nested parentheses"), data=too_many_parentheses
     ),
+    # CPython gives no column (offset 0) for a literal over the int digit limit: the literal's.
     "syntax_error_huge_int_literal": Case(
-        Located(2, 13, "Exceeds the limit"),
-        data=huge_int_literal,
-        xfail=f"{FRONTEND} parse: CPython gives offset 0 for a literal over the int digit limit, "
-        "and parse turns that into no column (FILE:2: ...); fall back to the literal's column",
+        Located(2, 13, "Exceeds the limit"), data=huge_int_literal
     ),
     # -- constructs outside the supported subset ------------------------------------------------------
     "unsupported_yield_expression": Case(Located(2, 9, "yield is not supported")),
-    "unsupported_yield_statement": Case(
-        Located(3, 5, "yield"),
-        xfail=f"{FRONTEND} Lowerer: a bare 'yield J' is caught by the check for expression "
-        "statements ('has no effect on the result') before the yield is looked at; a generator "
-        "should be named as one",
-    ),
+    "unsupported_yield_statement": Case(Located(3, 5, "yield is not supported")),
     "unsupported_yield_from": Case(Located(2, 9, "yield from is not supported")),
     "unsupported_lambda": Case(Located(2, 14, "a lambda is not supported")),
     "unsupported_try_except": Case(Located(2, 5, "a try statement"), keep_output=True),
@@ -206,11 +198,7 @@ CORPUS: dict[str, Case] = {
     "unsupported_set_comprehension": Case(Located(2, 13, "a set comprehension")),
     "unsupported_generator_expression": Case(Located(2, 13, "a generator expression")),
     "unsupported_walrus": Case(Located(2, 10, "(:=)")),
-    "unsupported_async_def_only": Case(
-        Located(1, 1, "async"),
-        xfail=f"{FRONTEND} find_function: without --function, a file whose only function is "
-        "'async def cost' gets 'no top-level function found'; say it is async, as --function does",
-    ),
+    "unsupported_async_def_only": Case(Located(1, 1, "'cost' is an async function")),
     "unsupported_async_def_named": Case(
         Located(1, 1, "'cost' is an async function"), args=("--wrt", "w", "--function", "cost")
     ),
@@ -230,18 +218,8 @@ CORPUS: dict[str, Case] = {
     # -- names that are not there ---------------------------------------------------------------------
     "undefined_name": Case(Located(2, 13, "name 'k' is not defined"), keep_output=True),
     "undefined_function": Case(Located(2, 13, "unknown function 'foo'")),
-    "undefined_math_module": Case(
-        Located(2, 9, "'math' is not imported"),
-        xfail=f"{FRONTEND} _callee: math.sin without 'import math' is 'call to unknown function "
-        "math.sin' with a hint listing sin as differentiable; say 'math' is not imported, as a "
-        "bare exp(x) does",
-    ),
-    "undefined_numpy_module": Case(
-        Located(2, 9, "'np' is not imported"),
-        xfail=f"{FRONTEND} _callee: np.sum without 'import numpy as np' is 'NumPy call np.sum is "
-        "not supported yet', hint 'scalar math only for now', though NumPy is supported once "
-        "imported; say 'np' is not imported",
-    ),
+    "undefined_math_module": Case(Located(2, 9, "'math' is not imported")),
+    "undefined_numpy_module": Case(Located(2, 9, "'np' is not imported")),
     "used_before_assignment": Case(Located(2, 9, "'t' is used before it is assigned")),
     # -- builtins and modules shadowed by the user's names --------------------------------------------
     "shadow_param_math": Case(Success({"w": 0.7, "math": 1.3}), args=("--wrt", "w,math")),
@@ -263,20 +241,15 @@ CORPUS: dict[str, Case] = {
         args=("--wrt", "w,tape,dJ_dw,dJ"),
     ),
     "generated_name_param_cost_forward": Case(
-        Located(1, 13, "has the name of a function srcdiff generates"),
-        keep_output=True,
-        xfail="emit.py _check_generated_names: the error points at the def (1:1), since ir.Param "
-        "carries no position; it should point at the parameter, as the *args error does",
+        Located(1, 13, "has the name of a function srcdiff generates"), keep_output=True
     ),
     "generated_name_locals": Case(Success({"w": 0.7, "x": 1.3}), args=("--wrt", "w,x")),
     "generated_name_params_value_underscore": Case(
         Success({"w": 1.5, "value": 0.7, "_": 0.3}), args=("--wrt", "w,value,_")
     ),
+    # The helpers copied into the module (unreduce, ...) are defined under names no local takes.
     "generated_name_param_numpy_helper": Case(
-        Success({"w": vector(0.1, 0.2), "unreduce": vector(1.0, 2.0)}),
-        xfail="emit.py: the NumPy helpers copied into the module (unreduce, unbroadcast, sum_to, "
-        "...) are not reserved names, so a parameter 'unreduce' unpacked from the tape shadows the "
-        "helper in cost_backward (TypeError: ndarray is not callable); reserve or rename them",
+        Success({"w": vector(0.1, 0.2), "unreduce": vector(1.0, 2.0)})
     ),
     "generated_name_callee_cost_backward": Case(
         Success({"w": 0.7}), args=("--wrt", "w", "--function", "cost")
@@ -290,24 +263,16 @@ CORPUS: dict[str, Case] = {
     "huge_float_1e308": Case(Success({"w": 0.5}, exact={"w": 1e308})),
     "huge_float_overflows_to_inf": Case(Success({"w": 0.5}, exact={"w": math.inf})),
     "huge_int_power_ratio": Case(Success({"w": 0.5}, exact={"w": 0.2})),
-    "huge_float_exponent_in_temporary": Case(
-        Success({"w": 0.5}, exact={"w": 1e10}),
-        xfail="naming.py _operand/_derived: the temporary for math.sqrt(1e20) is named from "
-        "repr(1e20) == '1e+20', '-' is replaced but '+' is not: 'sqrt_1e+20' is no identifier, "
-        "and emit's parse check ends in a traceback (SyntaxError: invalid decimal literal)",
-    ),
+    # The temporary for math.sqrt(1e20) is named sqrt_1e20 (repr gives '1e+20').
+    "huge_float_exponent_in_temporary": Case(Success({"w": 0.5}, exact={"w": 1e10})),
     # -- very deep and very long -------------------------------------------------------------------------
     # Python 3.11 cannot compile this file either; srcdiff says so at the statement, not in a traceback.
     "sum_of_5000_terms": Case(
         Located(2, 5, "nested too deeply"), data=lambda: sum_of_terms(5000), keep_output=True
     ),
-    "nesting_depth_200": Case(
-        Success({"w": 0.3}),
-        data=lambda: nested(200),
-        xfail=f"{FRONTEND} statement_text re-prints each statement with ast.unparse, which takes "
-        "about three Python frames per operator: 400 nested operators exceed the default "
-        "recursion limit (Python compiles the file fine); print iteratively or with headroom",
-    ),
+    # 400 nested operators: more than ast.unparse can re-print within the default recursion
+    # limit, but Python compiles the file, and so srcdiff differentiates it.
+    "nesting_depth_200": Case(Success({"w": 0.3}), data=lambda: nested(200)),
     "sin_chain_depth_200": Case(Success({"w": 0.3}), data=lambda: nested(200, "w", "math.sin({})")),
     "statements_10000": Case(
         Success({"w": 0.3, "x": 1.7}, exact={"w": 1.7 * 0.9999**9999}),
@@ -350,10 +315,6 @@ CORPUS: dict[str, Case] = {
         ),
         source="returns_array_matmul.py",
         args=("--wrt", "w", "--shapes", "X=(m, n), w=(n,)"),
-        xfail="specialize.py: for z = X @ w with a declared (m,) result the backward pass is "
-        "X.T @ dz, which needs dz of shape (m,), but f_grad calls f_backward with the default "
-        "dz=1.0: ValueError in matmul; the shape-generic module broadcasts the seed (the "
-        "gradient of the sum). Broadcast the seed to the result's shape, or refuse the function",
     ),
     "returns_constant": Case(Success({"w": 0.5}, exact={"w": 0.0})),
     "returns_parameter": Case(Success({"w": 0.5}, exact={"w": 1.0})),
@@ -441,11 +402,7 @@ CORPUS: dict[str, Case] = {
         data=b"\xef\xbb\xbfdef cost(w, *rest):\n    return w\n",
     ),
     "bom_syntax_error_first_line": Case(
-        Located(1, 9, "'(' was never closed"),
-        data=b"\xef\xbb\xbfdef cost(w:\n    return w\n",
-        xfail=f"{FRONTEND} parse passes the file's real path to ast.parse; for an error found at "
-        "the end of input CPython re-reads the line from that file, BOM included, so the column is "
-        "7 and the shown line starts with U+FEFF; pass a pseudo file name such as '<srcdiff>'",
+        Located(1, 9, "'(' was never closed"), data=b"\xef\xbb\xbfdef cost(w:\n    return w\n"
     ),
     # -- line endings and indentation ---------------------------------------------------------------------
     "crlf_line_endings": Case(

@@ -24,6 +24,7 @@ from helpers import import_path
 
 import srcdiff
 import srcdiff.cli
+from srcdiff.naming import const_fragment, identifier
 
 # check_grad imports the user's file under a private name: forget it after every test.
 pytestmark = pytest.mark.usefixtures("forget_user_modules")
@@ -230,6 +231,20 @@ CASES = {
         (0.5, 0.25),
         ("grads = w * b", "_ = grads + b", "J = _ * _"),
     ),
+    # Temporaries named from constants: repr(1e20) is '1e+20', repr(1e-05) has a '-'.
+    "constants_with_exponents_in_temporaries": Case(
+        """
+        import math
+
+        def f(w):
+            a = w * math.sqrt(1e20) + w * math.log(1e-5)
+            J = a * math.atan2(1e300, 2.5)
+            return J
+        """,
+        "w",
+        (0.7,),
+        ("sqrt_1e20 = math.sqrt(1e20)", "log_1em05 = math.log(1e-05)", "atan2_1e300_2_5 = "),
+    ),
 }
 
 
@@ -391,7 +406,30 @@ def test_parameter_named_like_a_generated_function_is_refused(tmp_path):
     assert run.returncode == 2
     first = run.stderr.splitlines()[0]
     assert first.startswith(
-        f"srcdiff: error: {src}:1:1: parameter 'f_forward' has the name of a function"
+        f"srcdiff: error: {src}:1:7: parameter 'f_forward' has the name of a function"
     )
     assert "rename the parameter" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "shadow_grad.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [(1e20, "1e20"), (1e-05, "1em05"), (-2, "m2"), (1.5, "1_5"), (math.inf, "inf"), (7, "7")],
+)
+def test_constant_fragments_are_identifier_parts(value: float, fragment: str) -> None:
+    assert const_fragment(value) == fragment
+    assert ("t_" + fragment).isidentifier()
+    assert identifier("2_gt_w") == "c2_gt_w" and identifier("a+b") == "a_b"
+
+
+def test_generated_name_error_points_at_the_parameter_in_characters(tmp_path: Path) -> None:
+    """The column counts characters (θ is two bytes), as the caret under the parameter shows."""
+    src = tmp_path / "shadow.py"
+    src.write_text("def f(θ, f_grad):\n    return θ * f_grad\n", encoding="utf-8")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = srcdiff.cli.main([str(src), "--wrt", "θ"])
+    assert code == 2
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith(f"srcdiff: error: {src}:1:10: parameter 'f_grad' has the name")
+    assert lines[1:3] == ["    def f(θ, f_grad):", "             ^"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fuzz.programs import declared_shapes
 from hypothesis import given
 from test_numpy import (
     CASES,
@@ -253,19 +254,82 @@ def test_float32_stays_float32_with_declared_shapes():
     assert gw.dtype == np.float32 and np.asarray(gb).dtype == np.float32
 
 
+ARRAY_RESULTS = {
+    # z = X @ w returned: the seed 1.0 f_grad passes stands for ones of shape (m,), so the
+    # contraction keeps the helper that broadcasts it (X.T @ dz needs dz of shape (m,))
+    "matmul": ("z = X @ w", "matmul_grad_b("),
+    "scaled_matmul": ("z = 2 * (X @ w)", "matmul_grad_b("),
+    "negated_matmul": ("z = -(X @ w)", "matmul_grad_b("),
+    # a factor of the result's full shape broadcasts the seed already: written by hand
+    "tanh_matmul": ("z = np.tanh(X @ w)", "X.T @ (dz * (1 - z**2))"),
+}
+
+
+@pytest.mark.parametrize("line, written", ARRAY_RESULTS.values(), ids=ARRAY_RESULTS)
+def test_array_result_with_the_scalar_seed(line: str, written: str) -> None:
+    """f_grad of a function returning an array is the gradient of its sum, as without --shapes;
+    f_backward with an upstream array is the vector-Jacobian product."""
+    source = f"import numpy as np\n\n\ndef f(w, X):\n    {line}\n    return z\n"
+    shaped = compile_source(source, "w", shapes="X=(m, n), w=(n,)").text
+    assert written in shaped, shaped
+    specialized = load_generated(shaped, "array_result_shaped")
+    generic = load_generated(compile_source(source, "w").text, "array_result_generic")
+    rng = np.random.default_rng(4)
+    w, X, u = rng.normal(size=2), rng.normal(size=(3, 2)), rng.normal(size=3)
+    _, tape = specialized.f_forward(w, X)
+    _, generic_tape = generic.f_forward(w, X)
+    np.testing.assert_allclose(specialized.f_grad(w, X), generic.f_grad(w, X), rtol=1e-12)
+    np.testing.assert_allclose(
+        specialized.f_backward(tape, u), generic.f_backward(generic_tape, u), rtol=1e-12
+    )
+    f = plain(source)
+    step = 1e-6
+    for k in range(2):
+        e = np.eye(2)[k] * step
+        total = (np.sum(f(w + e, X)) - np.sum(f(w - e, X))) / (2 * step)
+        assert specialized.f_grad(w, X)[k] == pytest.approx(total, rel=1e-6)
+
+
+REGION_RESULTS = {
+    "loop": "    for x_t in X:\n        h = W @ h + x_t\n    return h\n",
+    "branch": "    if c > 0:\n        h = W @ h\n    else:\n        h = 2 * (W @ h)\n    return h\n",
+}
+
+
+def vjp_by_differences(f, args: dict[str, Any], name: str, upstream: Any) -> np.ndarray:
+    """d <upstream, f(args)> / d args[name], by central differences."""
+    numeric = np.zeros_like(args[name])
+    for index in np.ndindex(numeric.shape):
+        e = np.zeros_like(numeric)
+        e[index] = 1e-6
+        up = np.sum(upstream * f(**{**args, name: args[name] + e}))
+        down = np.sum(upstream * f(**{**args, name: args[name] - e}))
+        numeric[index] = (up - down) / 2e-6
+    return numeric
+
+
+@pytest.mark.parametrize("body", REGION_RESULTS.values(), ids=REGION_RESULTS)
+def test_array_result_of_a_region_with_the_scalar_seed(body: str) -> None:
+    """The body of a loop or an if is written for an adjoint of full shape: the seed 1.0 is
+    broadcast before it enters (dh_full = dh * np.ones_like(h))."""
+    source = f"import numpy as np\n\n\ndef f(W, h, X, c):\n{body}"
+    shaped = compile_source(source, "W,h", shapes="W=(k, k), h=(k,), X=(t, k), c=()").text
+    assert "dh_full = dh * np.ones_like(" in shaped and "W.T @ " in shaped, shaped
+    module = load_generated(shaped, "region_result_shaped")
+    f = plain(source)
+    rng = np.random.default_rng(5)
+    W, h, X = rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=(2, 3))
+    u = rng.normal(size=3)
+    for c in (1.0, -1.0):
+        args = {"W": W, "h": h, "X": X, "c": c}
+        _, tape = module.f_forward(W, h, X, c)
+        for upstream, grads in ((1.0, module.f_grad(W, h, X, c)), (u, module.f_backward(tape, u))):
+            for name, g in zip(("W", "h"), grads):
+                numeric = vjp_by_differences(f, args, name, upstream)
+                np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-8)
+
+
 # ---- every NumPy case and random program again, with its shapes declared ----------------------
-
-
-def declared_shapes(args: dict[str, Any]) -> str:
-    """Shapes for ``args``: one name per distinct size (so equal sizes share a name), 1 as 1."""
-    names: dict[int, str] = {}
-    spec = {}
-    for key, value in args.items():
-        if isinstance(value, (float, int)) and not isinstance(value, bool):
-            spec[key] = ()
-        elif isinstance(value, np.ndarray):
-            spec[key] = tuple(1 if n == 1 else names.setdefault(n, f"n{n}") for n in value.shape)
-    return format_shapes(spec)
 
 
 def shaped_case_params() -> list:
