@@ -12,13 +12,23 @@ Numerical choices, and why:
   rounding and leaves roughly ``eps**(2/3)`` (about 4e-11 in float64) of relative error.
   The step is scaled to the value so that large inputs are perturbed by more than one
   ulp, and the step actually taken (after rounding ``x + h`` to the parameter's dtype)
-  is what we divide by.
+  is what we divide by. Where f is undefined at ``x +- h`` (it raises or is not finite:
+  ``log(x)`` at ``x = 1e-7``) and ``0 < |x| < 1``, the element is probed again with the
+  step scaled to the value itself, ``eps**(1/3) * |x|``, before anything is reported.
+- f is called on fresh copies of its arguments every time, so a function that writes
+  into its inputs (``a = x[1:]; a += 1``) cannot carry one probe's change into the next.
 - Relative error ``|a - n| / max(|a|, |n|, floor)``. The floor is the larger of a fixed
   small number (so exact zeros compare sensibly) and the rounding noise of the
   difference quotient divided by the tolerance. That noise, about ``eps * |f| / h``, is
   what a central difference can resolve at all: when ``f`` is a sum of 10,000 terms, a
   per-element derivative of order 1 is computed from two values of order 10,000 and a
-  fixed floor would report noise as error.
+  fixed floor would report noise as error. Elements whose noise exceeds a tenth of their
+  derivative pass but are counted in a note: there a 10% error would have passed too
+  (typical of float32 sums of thousands of terms, which a float64 check resolves).
+- An exact zero from the generated code (the parameter does not reach f along any path)
+  is compared with the rounding noise of values of the size of x rather than of f: f can
+  cancel to nothing (``w - (w + 2) + 2``) while its intermediate values still round, and
+  their noise divided by the step is all the central difference then measures.
 - Elements whose plain central difference misses the tolerance get one Richardson
   refinement (steps h and 2h, error O(h**4)) before they are declared wrong, so that
   steep but correct functions (``1/w`` near 0) do not fail, while a passing check
@@ -32,7 +42,13 @@ Numerical choices, and why:
 Default tolerances follow the working precision, the least precise of the checked
 parameters' dtypes and the dtype of the function's value: 1e-6 for float64, 1e-2 for
 float32 (its central differences keep only about 4 to 5 significant digits), 1e-1 for
-float16.
+float16. The step follows the same precision (``eps**(1/3)``: about 6e-6 in float64,
+5e-3 in float32), and so does the noise floor.
+
+The report has one row per parameter (its worst element, with the index) and ends with
+the worst entry of all, named as a derivative of the function's result:
+``worst: dJ/dW[2, 3] rel. error 3.10e-07`` (``dJ/dW along a random direction`` when the
+dot-product test was worse than every sampled element).
 """
 
 from __future__ import annotations
@@ -48,6 +64,10 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CheckReport", "ParamCheck", "check_gradient", "default_tolerance"]
+
+# Above this share of a derivative, the rounding noise of its difference quotient is reported:
+# the element passed, but a wrong derivative could have passed as well.
+UNRESOLVED = 0.1
 
 # Rounding in f is rarely exactly eps * |f|: a few operations each add their share,
 # and the difference of two such values doubles it. 16 covers typical code (sums
@@ -124,6 +144,9 @@ class ParamCheck:
     dot_numeric: float | None = None
     dot_rel_error: float | None = None
     notes: list[str] = field(default_factory=list)
+    # The worst checked element's rel. error (``rel_error`` also counts the dot-product test).
+    element_error: float | None = None
+    shrunk: int = 0  # elements probed with a step scaled to the value itself (see derivative)
 
 
 @dataclass
@@ -140,6 +163,27 @@ class CheckReport:
     passed: bool
     value_rel_error: float = 0.0
     notes: list[str] = field(default_factory=list)
+    output: str | None = None  # the name of f's result, for labels such as dJ/dW[2, 3]
+
+    @property
+    def worst(self) -> tuple[str, float] | None:
+        """The worst checked gradient entry and its rel. error: ``("dJ/dW[2, 3]", 3.1e-07)``.
+
+        An entry is an element (with its index; none for a scalar parameter) or, for a sampled
+        array, the directional derivative ``dJ/dW along a random direction``.
+        """
+        out = self.output or self.function
+        found: tuple[float, str] | None = None
+        for p in self.params:
+            candidates = []
+            if p.element_error is not None:
+                candidates.append((p.element_error, f"d{out}/d{p.name}{_index_str(p.worst_index)}"))
+            if p.dot_rel_error is not None:
+                candidates.append((p.dot_rel_error, f"d{out}/d{p.name} along a random direction"))
+            for error, label in candidates:
+                if found is None or error > found[0] or math.isnan(error):
+                    found = (error, label)
+        return None if found is None else (found[1], found[0])
 
     def format(self) -> str:
         """A table to read at a glance: one row per parameter, then the verdict.
@@ -167,6 +211,9 @@ class CheckReport:
                 )
             lines.extend(f"{p.name}: {note}" for note in p.notes)
         lines.extend(self.notes)
+        worst = self.worst
+        if worst is not None:
+            lines.append(f"worst: {worst[0]} rel. error {_fmt_error(worst[1])}")
         verdict = "PASS" if self.passed else "FAIL"
         lines.append(
             f"{verdict}: max rel. error {_fmt_error(self.max_rel_error)}, "
@@ -194,6 +241,7 @@ def check_gradient(
     tolerance: float | None = None,
     seed: int = 0,
     max_elements: int = 64,
+    output: str | None = None,
 ) -> CheckReport:
     """Check ``value_and_grad`` (a generated ``f_value_and_grad``) against ``fn``.
 
@@ -201,7 +249,10 @@ def check_gradient(
     gradients ``value_and_grad`` returns (bare for one name, a tuple in ``wrt`` order
     for several). Caller arrays are copied, never perturbed in place. ``tolerance``
     defaults to the working precision's (see the module docstring); ``seed`` fixes
-    sampled elements and directions, so a report is reproducible.
+    sampled elements and directions, so a report is reproducible. Arrays of more than
+    ``max_elements`` elements are checked on a sample of that many. ``output`` names
+    f's result in the report (``worst: dJ/dW[2, 3] ...``); by default it is read from a
+    generated module (its ``f_backward(tape, dJ=1.0)``), else f's own name.
     """
     names = _validate(fn, args, wrt, max_elements)
     function = getattr(fn, "__name__", None) or repr(fn)
@@ -243,6 +294,8 @@ def check_gradient(
 
     value_ok = value_error <= tolerance
     max_rel_error = max([value_error] + [p.rel_error for p in params])
+    if output is None:
+        output = _output_name(value_and_grad)
     return CheckReport(
         function=function,
         value=value,
@@ -254,7 +307,24 @@ def check_gradient(
         passed=value_ok and all(p.passed for p in params),
         value_rel_error=value_error,
         notes=report_notes,
+        output=output,
     )
+
+
+def _output_name(value_and_grad: Callable[..., Any]) -> str | None:
+    """The name of f's result in a generated module: ``f_backward(tape, dJ=1.0)`` says J."""
+    name = getattr(value_and_grad, "__name__", "")
+    scope = getattr(value_and_grad, "__globals__", None)
+    if not name.endswith("_value_and_grad") or not isinstance(scope, dict):
+        return None
+    backward = scope.get(name[: -len("_value_and_grad")] + "_backward")
+    try:
+        params = list(inspect.signature(backward).parameters)
+    except (TypeError, ValueError):
+        return None
+    if len(params) == 2 and params[1].startswith("d") and len(params[1]) > 1:
+        return params[1][1:]
+    return None
 
 
 class _Prober:
@@ -272,13 +342,20 @@ class _Prober:
         self.precision = precision
         self.tolerance = tolerance
         self.h0 = precision.eps ** (1.0 / 3.0)
+        self.precision_name = next(
+            t for t in ("float64", "float32", "float16") if precision.eps <= np.finfo(t).eps
+        )
         self.failures: list[str] = []
+        self.shrunk = 0
+        self.unresolved = 0
 
     def evaluate(self, name: str, x: Any, where: str) -> float:
         """f with ``name`` set to ``x``; NaN and a note if f fails or is no scalar."""
         try:
             with np.errstate(all="ignore"):
-                raw = call_with(self.fn, {**self.base, name: x})
+                # Fresh copies on every call: f may write into its arguments (``a = x[1:];
+                # a += 1``), which must not leak into the next evaluation or into ``x``.
+                raw = call_with(self.fn, _fresh({**self.base, name: x}))
         except (ArithmeticError, ValueError) as exc:
             # A perturbed point can leave f's domain (math.sqrt(-h), 1 / 0.0); that is a
             # finding for the report, while any other exception is a bug to surface.
@@ -302,24 +379,46 @@ class _Prober:
         probe: Callable[[float], tuple[float, float]],
         analytic: float,
         analytic_noise: float = 0.0,
+        shrink: float | None = None,
+        scale: float = 0.0,
     ) -> tuple[float, float, bool]:
         """(estimate, rel. error, refined): the slope of ``probe`` at 0 vs ``analytic``.
 
-        ``probe(k)`` returns f at k steps from x and the offset actually taken.
+        ``probe(k)`` returns f at k steps from x and the offset actually taken. The step is
+        ``h0 * max(1, |x|)``; where f cannot be evaluated at x +- step (it raises or is not
+        finite there: ``log(x)`` at ``x = 1e-7``), it is probed again with the step shrunk by
+        ``shrink`` (``|x|`` for ``0 < |x| < 1``), so scaled to the value itself.
+
+        An exact zero ``analytic`` (the parameter does not reach f along any path) is held
+        against the rounding noise of values of x's ``scale`` (``max(1, |x|)``), not of f's:
+        f may cancel to nothing (``w - (w + 2) + 2``) while its intermediate values round.
         """
         failures = len(self.failures)
         f_plus, off_plus = probe(1.0)
         f_minus, off_minus = probe(-1.0)
         width = off_plus - off_minus
         numeric = (f_plus - f_minus) / width
+        outside = len(self.failures) > failures or not (
+            math.isfinite(f_plus) and math.isfinite(f_minus)
+        )
+        if outside and shrink is not None and 0.0 < shrink < 1.0:
+            del self.failures[failures:]  # tried again closer in: not findings yet
+            self.shrunk += 1
+            return self.derivative(
+                lambda k: probe(k * shrink), analytic, analytic_noise, scale=scale * shrink
+            )
         if len(self.failures) > failures:
             return (
                 numeric,
                 math.inf,
                 False,
             )  # f could not be evaluated: nothing verified
-        noise = self.noise(f_plus, f_minus, width)
+        zero_noise = self.noise(scale, scale, width) if analytic == 0 else 0.0
+        noise = max(self.noise(f_plus, f_minus, width), zero_noise)
         error = _rel_error(analytic, numeric, self.floor(noise + analytic_noise))
+        magnitude = max(abs(analytic), abs(numeric))
+        if error <= self.tolerance and analytic != 0 and noise > UNRESOLVED * magnitude:
+            self.unresolved += 1  # passed, but an error of 10% would have passed too
         if error <= self.tolerance or not (math.isfinite(numeric) and math.isfinite(analytic)):
             return numeric, error, False
         f_plus2, off_plus2 = probe(2.0)
@@ -329,6 +428,7 @@ class _Prober:
         refined = (4.0 * numeric - numeric2) / 3.0
         # Richardson weights 4/3 and 1/3 scale the rounding noise of each quotient.
         noise_refined = (4.0 * noise + self.noise(f_plus2, f_minus2, width2)) / 3.0
+        noise_refined = max(noise_refined, zero_noise)
         floor_refined = self.floor(noise_refined + analytic_noise)
         error_refined = _rel_error(analytic, refined, floor_refined)
         if error_refined < error:
@@ -348,6 +448,18 @@ class _Prober:
         if refined:
             notes.append(
                 f"{refined} element(s) needed a Richardson-refined difference " "(steep function)"
+            )
+        if self.unresolved:
+            notes.append(
+                f"{self.unresolved} element(s) only checked to within rounding noise: f is too "
+                f"large next to these derivatives for central differences in {self.precision_name}"
+                " to see an error of 10%"
+                + (" (a float64 check can)" if self.precision_name != "float64" else "")
+            )
+        if self.shrunk:
+            notes.append(
+                f"{self.shrunk} element(s) probed with a step scaled to the value itself "
+                "(f is undefined at x +- h0 * max(1, |x|))"
             )
         return notes
 
@@ -370,13 +482,18 @@ class _Prober:
             notes.append(f"gradient is {_describe(grad)}; a scalar parameter needs a scalar")
         analytic = _as_float_array(grad)
         self.failures = []
+        self.shrunk = 0
+        self.unresolved = 0
+        shrink = abs(x64) if 0.0 < abs(x64) < 1.0 else None
         if analytic is None or analytic.size != 1:
             if shape_ok:
                 notes.append(f"gradient {_describe(grad)} cannot be compared")
             numeric, _, _ = self.derivative(probe, math.nan)
             error, refined = math.inf, False
         else:
-            numeric, error, refined = self.derivative(probe, float(analytic.reshape(())))
+            numeric, error, refined = self.derivative(
+                probe, float(analytic.reshape(())), shrink=shrink, scale=max(1.0, abs(x64))
+            )
         notes.extend(self.summary(x, grad, shape_ok, int(refined)))
         return ParamCheck(
             name=name,
@@ -390,6 +507,8 @@ class _Prober:
             dtype_ok=_dtype_ok(x, grad),
             refined=int(refined),
             notes=notes,
+            element_error=error,
+            shrunk=self.shrunk,
         )
 
     def check_array(
@@ -431,6 +550,8 @@ class _Prober:
         indices = [tuple(int(i) for i in np.unravel_index(f, x.shape)) for f in flat]
 
         self.failures = []
+        self.shrunk = 0
+        self.unresolved = 0
         numeric = np.full(x.shape, np.nan)
         errors = []
         refined_count = 0
@@ -446,7 +567,11 @@ class _Prober:
                 return value, moved
 
             a = math.nan if analytic is None else float(analytic[index])
-            estimate, error, refined = self.derivative(probe, a)
+            scale = abs(float(xi))
+            shrink = scale if 0.0 < scale < 1.0 else None
+            estimate, error, refined = self.derivative(
+                probe, a, shrink=shrink, scale=max(1.0, scale)
+            )
             numeric[index] = estimate
             errors.append(math.inf if analytic is None else error)
             refined_count += refined
@@ -454,11 +579,14 @@ class _Prober:
         worst_pos = int(np.argmax(errors)) if errors else None
         worst_error = errors[worst_pos] if worst_pos is not None else 0.0
         worst_index = indices[worst_pos] if worst_pos is not None else None
+        element_error = worst_error if worst_pos is not None else None
         method = "elementwise"
         dot = (None, None, None)
         if sampled:
             method = f"dot-product + sampled {len(indices)} of {size} elements"
+            unresolved = self.unresolved  # the notes count elements, not the direction
             dot = self._dot_product(name, x64, dtype, analytic, rng)
+            self.unresolved = unresolved
             if dot[2] is not None:
                 worst_error = max(worst_error, dot[2])
         notes.extend(self.summary(x, grad, shape_ok, refined_count))
@@ -477,6 +605,8 @@ class _Prober:
             dot_numeric=dot[1],
             dot_rel_error=dot[2],
             notes=notes,
+            element_error=element_error,
+            shrunk=self.shrunk,
         )
 
     def _dot_product(

@@ -627,3 +627,327 @@ def test_evaluation_failure_is_never_a_pass():
     # Both sides NaN would compare equal, but f raising means nothing was checked.
     report = check_gradient(lambda w: math.sqrt(w), lambda w: (0.0, math.nan), {"w": 0.0}, ["w"])
     assert not report.passed
+
+
+# --- the step: chosen from each value's scale -----------------------------------------
+
+
+class Seen:
+    """Records every value of one parameter ``fn`` is called with."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.values = []
+        self.__name__ = fn.__name__
+
+    def __call__(self, x):
+        self.values.append(np.array(x, copy=True))
+        return self.fn(x)
+
+    def offsets(self, x: np.ndarray, index) -> list[float]:
+        """The distinct offsets |x' - x| at ``index`` among the calls, smallest first."""
+        moved = {abs(float(v[index]) - float(x[index])) for v in self.values}
+        return sorted(m for m in moved if m > 0)
+
+
+def square_sum(x):
+    return np.sum(x**2)
+
+
+def square_sum_value_and_grad(x):
+    return square_sum(x), 2 * x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_step_is_scaled_to_each_elements_value(dtype):
+    x = np.array([1e-3, 0.5, -3.0, 2e4, -7e5], dtype=dtype)
+    f = Seen(square_sum)
+    report = check_gradient(f, square_sum_value_and_grad, {"x": x}, ["x"])
+    assert report.passed, report.format()
+    h0 = float(np.finfo(dtype).eps) ** (1 / 3)
+    for i, xi in enumerate(x.tolist()):
+        step = f.offsets(x, i)[0]  # the central difference's step, as rounded to dtype
+        assert step == pytest.approx(
+            h0 * max(1.0, abs(xi)), rel=1e-3 if dtype == np.float32 else 1e-9
+        )
+
+
+@pytest.mark.parametrize("w", [1e12, -3e15, 1e-12, 0.0])
+def test_huge_and_tiny_values_are_checked(w):
+    def f(w):
+        return w**2 + w
+
+    good = check_gradient(f, lambda w: (f(w), 2 * w + 1), {"w": w}, ["w"])
+    bad = check_gradient(f, lambda w: (f(w), (2 * w + 1) * 1.001), {"w": w}, ["w"])
+    assert good.passed, good.format()
+    assert not bad.passed
+
+
+def test_step_shrinks_to_the_values_own_scale_at_a_domain_edge():
+    # log is undefined at 1e-7 - h0: the step falls back to h0 * 1e-7.
+    def f(w):
+        return 3 * math.log(w)
+
+    report = check_gradient(f, lambda w: (f(w), 3 / w), {"w": 1e-7}, ["w"])
+    assert report.passed, report.format()
+    assert report.params[0].shrunk == 1
+    assert "step scaled to the value itself" in report.format()
+    assert "ValueError" not in report.format()
+    wrong = check_gradient(f, lambda w: (f(w), 3.1 / w), {"w": 1e-7}, ["w"])
+    assert not wrong.passed
+
+
+def test_step_shrinks_per_element_where_nan_appears():
+    x = np.array([[1e-7, 2.0], [3.0, 1e-9]])
+
+    def f(x):
+        return np.sum(np.log(x) * 2)  # NaN (not an exception) left of 0
+
+    with np.errstate(all="ignore"):
+        report = check_gradient(f, lambda x: (f(x), 2 / x), {"x": x}, ["x"])
+    assert report.passed, report.format()
+    assert report.params[0].shrunk == 2
+
+
+def test_no_shrinking_at_zero_or_beyond_one():
+    report = check_gradient(lambda w: math.sqrt(w), lambda w: (0.0, math.inf), {"w": 0.0}, ["w"])
+    assert report.params[0].shrunk == 0 and not report.passed
+    report = check_gradient(lambda w: math.sqrt(w - 2), lambda w: (1.0, 0.5), {"w": 2.0}, ["w"])
+    assert report.params[0].shrunk == 0 and not report.passed
+
+
+# --- precision: tolerances by dtype ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dtype", "tolerance"),
+    [(np.float64, 1e-6), (np.float32, 1e-2), (np.float16, 1e-1), (np.int64, 1e-6), (float, 1e-6)],
+)
+def test_default_tolerance_by_dtype(dtype, tolerance):
+    assert default_tolerance(dtype) == tolerance
+
+
+def test_the_least_precise_parameter_sets_the_tolerance():
+    def f(a, b):
+        return np.sum(a * b)
+
+    a = np.linspace(-1, 1, 4)
+    b = np.linspace(0.5, 2, 4).astype(np.float32)
+    report = check_gradient(
+        f, lambda a, b: (f(a, b), (b.astype(np.float64), a)), {"a": a, "b": b}, ["a", "b"]
+    )
+    assert report.tolerance == 1e-2 and report.passed, report.format()
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)])
+def test_float32_array_elementwise(shape):
+    x = np.linspace(-2.0, 2.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+
+    def f(x):
+        return np.sum(np.tanh(x) * x)
+
+    def vg(x):
+        t = np.tanh(x)
+        return f(x), t + x * (1 - t**2)
+
+    report = check_gradient(f, vg, {"x": x}, ["x"])
+    assert report.passed and report.tolerance == 1e-2, report.format()
+    assert report.params[0].method == "elementwise"
+    assert report.max_rel_error < 1e-3  # float32 differences keep about 4 digits: room to spare
+
+
+def test_float32_scalar_parameter():
+    w = np.float32(0.7)
+
+    def f(w):
+        return np.float32(3) * np.sin(w) * w
+
+    good = check_gradient(
+        f, lambda w: (f(w), np.float32(3) * (np.cos(w) * w + np.sin(w))), {"w": w}, ["w"]
+    )
+    bad = check_gradient(
+        f, lambda w: (f(w), np.float32(3.15) * (np.cos(w) * w + np.sin(w))), {"w": w}, ["w"]
+    )
+    assert good.passed and good.tolerance == 1e-2, good.format()
+    assert not bad.passed  # 5% off
+
+
+def test_float32_large_array_is_sampled_and_a_wrong_sampled_element_is_named():
+    W = big_matrix(np.float32)[:30, :30]  # 900 elements: per-element differences still resolve
+    first = check_gradient(softplus_sum, softplus_value_and_grad, {"W": W}, ["W"])
+    assert first.passed and first.params[0].method.startswith("dot-product")
+    sampled = tuple(int(i) for i in np.argwhere(~np.isnan(first.params[0].numeric))[3])
+
+    def wrong(W):
+        value, g = softplus_value_and_grad(W)
+        g[sampled] += 2.0
+        return value, g
+
+    report = check_gradient(softplus_sum, wrong, {"W": W}, ["W"], output="J")
+    assert not report.passed
+    assert report.worst[0] == f"dJ/dW[{sampled[0]}, {sampled[1]}]"
+
+
+def test_float32_elements_below_the_resolution_are_said_so():
+    # A float32 sum of 10,000 terms: its rounding noise is larger than a tenth of each
+    # element's derivative, so per-element differences cannot see a 10% error. Say so.
+    report = check_gradient(
+        softplus_sum, softplus_value_and_grad, {"W": big_matrix(np.float32)}, ["W"]
+    )
+    assert report.passed
+    assert "only checked to within rounding noise" in report.format()
+    assert (
+        "rounding noise"
+        not in check_gradient(
+            softplus_sum, softplus_value_and_grad, {"W": big_matrix()}, ["W"]
+        ).format()
+    )
+
+
+# --- large arrays: a seeded sample ------------------------------------------------------
+
+
+def test_large_array_checks_only_a_seeded_sample_of_elements():
+    x = np.random.default_rng(5).standard_normal((20, 20, 20))
+    f = Counted(square_sum)
+    report = check_gradient(f, square_sum_value_and_grad, {"x": x}, ["x"], max_elements=30, seed=9)
+    (p,) = report.params
+    assert report.passed
+    assert np.count_nonzero(~np.isnan(p.numeric)) == 30
+    assert f.calls <= 1 + 2 * 30 + 2 + 8  # not 2 per element: 16,000
+    again = check_gradient(
+        square_sum, square_sum_value_and_grad, {"x": x}, ["x"], max_elements=30, seed=9
+    )
+    np.testing.assert_array_equal(np.isnan(p.numeric), np.isnan(again.params[0].numeric))
+
+
+def test_large_array_sample_includes_non_finite_gradient_entries():
+    x = np.linspace(0.1, 2.0, 500)
+    bad = (123, 456)
+
+    def vg(x):
+        g = 2 * x
+        g[list(bad)] = [np.nan, np.inf]
+        return square_sum(x), g
+
+    report = check_gradient(square_sum, vg, {"x": x}, ["x"], max_elements=10)
+    p = report.params[0]
+    assert not report.passed
+    assert p.worst_index in [(123,), (456,)]
+    assert report.worst[0] in ("dsquare_sum/dx[123]", "dsquare_sum/dx[456]")
+
+
+# --- the report names the worst element -----------------------------------------------
+
+
+def test_report_names_the_worst_element_with_its_index():
+    W = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+
+    def vg(W):
+        g = 2 * W
+        g[2, 3] *= 1 + 3e-4
+        g[0, 1] *= 1 + 1e-4
+        return square_sum(W), g
+
+    report = check_gradient(lambda W: square_sum(W), vg, {"W": W}, ["W"], output="J")
+    label, error = report.worst
+    assert label == "dJ/dW[2, 3]"
+    assert error == pytest.approx(3e-4, rel=1e-2)
+    assert f"worst: dJ/dW[2, 3] rel. error {error:.2e}" in report.format().splitlines()
+    assert not report.passed
+
+
+def test_worst_passing_element_is_named_too():
+    report = check_gradient(
+        cube_sum, cube_sum_value_and_grad, {"x": np.array([0.5, -1.0, 2.0])}, ["x"]
+    )
+    assert report.passed
+    assert report.worst[0].startswith("dcube_sum/dx[")  # f's own name when no output is known
+    assert any(line.startswith("worst: dcube_sum/dx[") for line in report.format().splitlines())
+
+
+def test_worst_of_a_scalar_parameter_has_no_index():
+    report = check_gradient(
+        cost, lambda w, b, x, y: (cost(w, b, x, y), (-4.0, 2.5)), COST_ARGS, ["w", "b"]
+    )
+    assert report.worst[0] == "dcost/db"
+    assert "worst: dcost/db rel. error" in report.format()
+
+
+def test_worst_along_a_random_direction_when_the_sample_misses_it():
+    W = big_matrix()
+    first = check_gradient(softplus_sum, softplus_value_and_grad, {"W": W}, ["W"])
+    unsampled = tuple(int(i) for i in np.argwhere(np.isnan(first.params[0].numeric))[0])
+
+    def wrong(W):
+        value, g = softplus_value_and_grad(W)
+        g[unsampled] += 5.0
+        return value, g
+
+    report = check_gradient(softplus_sum, wrong, {"W": W}, ["W"], output="J")
+    assert report.worst[0] == "dJ/dW along a random direction"
+
+
+def test_worst_reads_the_output_name_from_a_generated_module():
+    from helpers import COST
+
+    from srcdiff.api import compile_source, load_generated
+
+    module = load_generated(compile_source(COST, "w,b").text, "cost_grad")
+    report = check_gradient(cost, module.cost_value_and_grad, COST_ARGS, ["w", "b"])
+    assert report.output == "J"
+    assert report.worst[0] in ("dJ/dw", "dJ/db")
+
+
+def test_a_function_writing_into_its_arguments_sees_fresh_copies_every_call():
+    # x[1:] += 1 changes the caller's x: without fresh copies every probe would see the
+    # increments of all the calls before it.
+    def f(w, x):
+        h = x[1:]
+        h += 1.0
+        x *= 2.0
+        return w * np.sum(x)
+
+    x = np.array([1.0, 2.0, 3.0])
+    expected = 2.0 * (1.0 + 3.0 + 4.0)
+    vg = lambda w, x: (w * expected, expected)  # noqa: E731
+    report = check_gradient(f, vg, {"w": 0.5, "x": x}, ["w"])
+    assert report.passed, report.format()
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+
+    def g(x):
+        y = x.reshape(-1)
+        y += 1.0  # writes into the perturbed array itself
+        return np.sum(x**2)
+
+    report = check_gradient(g, lambda x: (g(x.copy()), 2 * (x + 1.0)), {"x": x}, ["x"])
+    assert report.passed, report.format()
+
+
+def test_an_exact_zero_gradient_of_a_cancelling_function_passes():
+    # f is w - w computed through -2: exactly 0 in exact arithmetic, a few ulps of 2 in float64,
+    # so its central difference is rounding noise of the size of eps * 2 / h, not 0. (Found by the
+    # differential fuzzer, where f's value was 0 and so was the noise estimated from it.)
+    def f(w):
+        return w - ((-2) - ((-2) - w))
+
+    w = -0.20820873777777527
+    numeric = (f(w + 1e-5) - f(w - 1e-5)) / 2e-5
+    assert numeric != 0.0  # the premise: rounding leaves a slope of noise
+    report = check_gradient(f, lambda w: (f(w), 0.0), {"w": w}, ["w"])
+    assert report.passed, report.format()
+    x = np.array([w, 0.7, -1.3])
+
+    def g(x):
+        return np.sum(f(x))
+
+    report = check_gradient(g, lambda x: (g(x), np.zeros(3)), {"x": x}, ["x"])
+    assert report.passed, report.format()
+
+
+def test_an_exact_zero_gradient_of_a_small_slope_still_fails():
+    def f(w):
+        return 1e-6 * w + 3.0
+
+    report = check_gradient(f, lambda w: (f(w), 0.0), {"w": 0.5}, ["w"])
+    assert not report.passed
