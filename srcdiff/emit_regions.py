@@ -40,6 +40,15 @@ BACKWARD_REGIONS = ("loop_backward", "branch_backward")
 INDENT = "    "
 
 
+def add_branch(lines: list[str], k: int, inner: list[str]) -> None:
+    """An if's branch k (0: then, 1: else) into ``lines``; an empty else is left out."""
+    if k == 1:
+        if not inner:
+            return
+        lines.append("else:")
+    lines += [INDENT + line for line in inner or ["pass"]]
+
+
 def defined_at(stmts: list[Node]) -> dict[Var, int]:
     """Where each value is assigned: a statement's own, and the tape a loop or call also assigns."""
     position: dict[Var, int] = {}
@@ -505,11 +514,7 @@ class RegionPrinter:
             if grad.tape is not None:
                 inner.append(f"{self.namer.name(grad.tape)} = {self.tuple_text(step)}")
             inner += self.parallel(handovers)
-            if k == 1:
-                if not inner:
-                    break
-                lines.append("else:")
-            lines += [INDENT + line for line in inner or ["pass"]]
+            add_branch(lines, k, inner)
         return lines
 
     def tuple_text(self, values: list[Var]) -> str:
@@ -963,9 +968,5 @@ class RegionPrinter:
                 inner.append(f"{self.step_unpack(step)}{one} = {self.namer.name(tape_var)}")  # type: ignore[arg-type]
             inner += self.backward(stmts, body, set())
             inner += self.parallel(handovers)
-            if k == 1:
-                if not inner:
-                    break
-                lines.append("else:")
-            lines += [INDENT + line for line in inner or ["pass"]]
+            add_branch(lines, k, inner)
         return lines
