@@ -463,7 +463,10 @@ def _examples() -> list[Path]:
     for grad in sorted(EXAMPLES.glob("*_grad.py")):
         source = EXAMPLES / grad.name.replace("_grad.py", ".py")
         text = source.read_text(encoding="utf-8")
-        if len(re.findall(r"^def ", text, re.MULTILINE)) == 1:  # explain does not follow calls
+        if len(re.findall(r"^def ", text, re.MULTILINE)) > 1:  # explain does not follow calls
+            continue
+        fn = load_function(text, source.name)
+        if not any(n.prim in ("loop", "branch") for n in fn.body):  # nor loops and ifs
             paths.append(source)
     return paths
 
@@ -508,3 +511,14 @@ def test_readme_transcript_is_real() -> None:
     transcript = readme[start : readme.index("```", start)]
     proc = run_srcdiff(EXAMPLES, "explain", "linear_cost.py", "--wrt", "w,b", "--at", *AT)
     assert transcript == proc.stdout
+
+
+def test_loops_and_ifs_are_refused_with_their_place(capsys) -> None:
+    """explain does not step through control flow yet: it says where and what to read instead."""
+    status = main(
+        ["explain", str(EXAMPLES / "huber.py"), "--wrt", "r,delta", "--at", "r=0.5", "delta=1.0"]
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "huber.py:8:5:" in err and "do not step through loops and ifs" in err
+    assert "Traceback" not in err
