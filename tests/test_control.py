@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -413,19 +414,10 @@ def test_unsupported_loops_are_located(source, message):
 
 # -- lists built with append -------------------------------------------------------------------------
 
-RNN_STATES = """\
-import numpy as np
-
-
-def rnn_states(Wx, Wh, b, h, X, Y):
-    hs = []
-    for x_t in X:
-        h = np.tanh(Wx @ x_t + Wh @ h + b)
-        hs.append(h)
-    H = np.stack(hs)
-    J = np.sum((H - Y) ** 2)
-    return J
-"""
+# The worked example, read from its file (generated_examples/rnn_states.py).
+RNN_STATES = (
+    Path(__file__).resolve().parent.parent / "generated_examples" / "rnn_states.py"
+).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("shapes", [None, RNN_SHAPES + ", Y=(T, H)"])
