@@ -445,7 +445,8 @@ Explain a gradient step by step, at given values: the forward pass left to right
 its value), then the backward pass right to left (each step's local derivative, symbolic where
 sympy can say it, times the upstream gradient; sums where a value fans out), a nudge check beside
 each gradient (the value moved by 0.001, the forward pass run again) and a summary table. Arrays
-are shown by shape and norm.
+are shown by shape and norm. Loops, ifs and calls are unrolled as they run at the --at values: each
+loop pass, if side and call is labeled beside the line it comes from.
 
 Unlike generating, explain computes with your function: it evaluates the function's steps at the
 --at values, one primitive at a time (FILE is not imported). Besides --check, it is the only
@@ -487,7 +488,7 @@ def explain_main(argv: Sequence[str]) -> int:
     import shutil
 
     from .explain import can_encode, explain, render_markdown, render_text
-    from .frontend import load_function
+    from .frontend import load_functions
 
     parser = build_explain_parser()
     args = parser.parse_args(argv)
@@ -497,9 +498,10 @@ def explain_main(argv: Sequence[str]) -> int:
             raise UsageError(f"--width {args.width} is too narrow; use at least 40")
         path = Path(args.file)
         source = read_source(path)
-        fn = load_function(source, str(path), args.function)
+        functions = load_functions(source, str(path), args.function)
+        fn = functions[0]
         given = parse_at(args.at, [p.name for p in fn.params])
-        ex = explain(fn, parse_wrt(args.wrt), given, source=source)
+        ex = explain(fn, parse_wrt(args.wrt), given, source=source, functions=functions)
     except SrcdiffError as e:
         print(e.format(), file=sys.stderr)
         return 2

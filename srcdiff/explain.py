@@ -27,6 +27,7 @@ Example, ``c = w * x; J = c**2`` at w=3, x=2, --wrt w::
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import operator
 import re
@@ -39,11 +40,13 @@ import numpy as np
 
 from . import numpy_helpers
 from .errors import SrcdiffError
-from .ir import Atom, Const, Function, GradProgram, Node, Var
-from .naming import Namer
-from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS, PRIMS
+from .evaluate import StepFailed, apply_prim, build_index
+from .ir import Atom, Const, Function, GradProgram, Node, Var, walk
+from .naming import Namer, identifier
+from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS
 from .reverse import ARRAY_RULES, activity, check_wrt, uses_arrays
 from .rules import BOUND_RULES, KINK_POLICY, RULE_FUNCTIONS, RULES, Rule
+from .unroll import Place, has_structure, unroll
 
 EPSILON = 1e-3  # the nudge: small enough for a first-order change, large enough to read
 
@@ -63,6 +66,7 @@ class Step:
     active: bool  # gets a gradient: depends on a --wrt parameter and reaches the result
     wrt: bool = False
     gradient: Any = None  # d(result)/d(step), once the backward pass has made it; None if inactive
+    place: Place = Place()  # the loop pass, if side or call it ran in (see unroll)
 
 
 @dataclass
@@ -130,91 +134,12 @@ class Explanation:
     epsilon: float = EPSILON
     array_mode: bool = False
     depends: bool = True  # whether the result depends on a --wrt parameter at all
+    # The straight-line function explained: ``steps`` are its nodes, in order (with loops, ifs and
+    # calls unrolled at these values; see unroll).
+    program: Function | None = None
 
 
-# ---- Evaluating primitives -------------------------------------------------------------------
-
-_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "add": operator.add,
-    "sub": operator.sub,
-    "mul": operator.mul,
-    "div": operator.truediv,
-    "floordiv": operator.floordiv,
-    "pow": operator.pow,
-    "matmul": operator.matmul,
-    "and_": operator.and_,
-    "or_": operator.or_,
-}
-_BUILTINS: dict[str, Callable[..., Any]] = {
-    "abs": abs,
-    "pow": pow,
-    "max": max,
-    "min": min,
-    "len": len,
-}
-
-
-def build_index(template: Any, args: Sequence[Any]) -> Any:
-    """The index of ``x[...]`` from its template (see ``Printer.index``); ("v", k) is ``args[k]``."""
-    if template is None:
-        return None
-    tag = template[0]
-    if tag == "c":
-        return template[1]
-    if tag == "v":
-        return args[template[1]]
-    if tag == "n":
-        return None
-    if tag == "e":
-        return Ellipsis
-    if tag == "s":
-        return slice(*(build_index(t, args) for t in template[1:4]))
-    return tuple(build_index(t, args) for t in template[1:])
-
-
-def apply_prim(prim: str, args: Sequence[Any], params: Mapping[str, Any]) -> Any:
-    """The value of one primitive, as the generated code computes it."""
-    p = PRIMS[prim]
-    if p.kind == "copy":
-        return args[0]
-    if prim in _OPERATORS:
-        return _OPERATORS[prim](*args)
-    if p.kind in ("unop", "compare") and p.evaluate is not None:
-        return p.evaluate(*args)
-    if p.kind == "and":
-        value = args[0]
-        for a in args[1:]:
-            value = value and a
-        return value
-    if p.kind == "select":
-        cond, yes, no = args
-        return yes if cond else no
-    if p.kind == "constant":
-        return getattr(math, p.symbol)
-    if p.kind == "attr":
-        return getattr(args[0], p.symbol)
-    if p.kind == "method":
-        return args[0].reshape(*params["shape"])
-    if p.kind == "getitem":
-        return args[0][build_index(params["index"], args)]
-    # Keyword arguments as the printer writes them: NumPy's defaults (None, False) left out.
-    keywords = {
-        k: v
-        for k, v in params.items()
-        if k not in ("method", "index") and v is not None and v is not False
-    }
-    if p.kind == "helper":
-        return getattr(numpy_helpers, prim)(*args, **keywords)
-    if p.module == "math":
-        return getattr(math, p.symbol)(*args)
-    if p.module == "numpy":
-        fn: Any = np
-        for part in p.symbol.split("."):
-            fn = getattr(fn, part)
-        return fn(list(args), **keywords) if p.listed else fn(*args, **keywords)
-    if p.kind == "call" and p.symbol in _BUILTINS:
-        return _BUILTINS[p.symbol](*args)
-    raise NotImplementedError(f"explain cannot evaluate the primitive {prim}")
+# ---- Evaluating rules ---------------------------------------------------------------------
 
 
 def evaluate_rule(expr: ast.expr, env: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
@@ -368,15 +293,6 @@ def symbolic_local(
 # ---- Building the explanation ----------------------------------------------------------------
 
 
-class _StepFailed(Exception):
-    """A step of the forward pass raised at the values given."""
-
-    def __init__(self, node: Node, error: Exception) -> None:
-        super().__init__(str(error))
-        self.node = node
-        self.error = error
-
-
 _HUG_POWER = re.compile(
     r"(?<![\w.)\]])([A-Za-z_][\w.]*|\d[\w.]*) \*\* (-?[A-Za-z_][\w.]*|-?\d[\w.]*)(?![\w.(\[])"
 )
@@ -389,19 +305,37 @@ def explain(
     *,
     source: str | None = None,
     epsilon: float = EPSILON,
+    functions: Sequence[Function] = (),
 ) -> Explanation:
     """Evaluate ``fn`` at ``values``, walk its gradient back step by step, and record it all.
 
     ``values`` holds a number, or a (nested) list or array for an array, per parameter; parameters
-    with a default may be left out. Bad input (an unknown or missing name, a step that raises at
-    these values, a result that is not a scalar) raises ``SrcdiffError`` located at the cause.
+    with a default may be left out. Loops, ifs and calls are unrolled at these values (see
+    ``unroll``); ``functions`` are the ones ``fn`` calls (``load_functions`` lists them after it).
+    Bad input (an unknown or missing name, a step that raises at these values, a result that is
+    not a scalar) raises ``SrcdiffError`` located at the cause.
     """
     names = list(wrt)
     try:
         check_wrt(fn, names)
     except SrcdiffError as e:
         raise e.located(fn.filename, source) from None
-    return _Explainer(fn, names, values, source, epsilon).run()
+    callees = {f.name: f for f in functions if f is not fn}
+    return _Explainer(fn, names, values, source, epsilon, callees).run()
+
+
+class _NumberedNamer(Namer):
+    """A Namer that tells repeats apart by number (``c_item_2``) instead of underscores."""
+
+    def fresh(self, base: str) -> str:
+        base = identifier(base)
+        if keyword.iskeyword(base):
+            base += "_"
+        name, k = base, 2
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
 
 
 class _Explainer:
@@ -412,41 +346,61 @@ class _Explainer:
         values: Mapping[str, Any],
         source: str | None,
         epsilon: float,
+        functions: Mapping[str, Function],
     ) -> None:
         self.fn = fn
         self.wrt = wrt
         self.source = source
         self.epsilon = epsilon
-        for node in fn.body:
-            if PRIMS[node.prim].kind == "region":
-                region = node.param("region")
-                raise self.error(
-                    node,
-                    f"explain and graph do not step through loops and ifs yet ({region.text})",
-                    "read the generated module, whose backward pass has the same loops and ifs, "
-                    "or explain a helper function without control flow",
-                )
-            if PRIMS[node.prim].kind == "user" or (
-                node.prim == "item" and node.param("function") is not None
-            ):
-                raise self.error(
-                    node,
-                    f"explain does not step into calls to other functions yet ({fn.name} calls "
-                    f"{node.param('function')})",
-                    f"explain {node.param('function')} on its own with --function",
-                )
         self.inputs = self.bind(values)
+        self.places: dict[Var, Place] = {}
+        if has_structure(fn):
+            self.unroll(functions)
+        fn = self.fn
         self.array_mode = uses_arrays(fn)
         self.active = activity(fn, wrt)
         prog = GradProgram(fn, wrt, fn.body, [], Var(hint="d" + fn.result_name), [])
-        self.namer = Namer(prog)
+        # Unrolled, every temporary of a loop's body repeats once per pass: numbered (c_item,
+        # c_item_2, c_item_3) they stay readable where c_item__ would not.
+        self.namer = _NumberedNamer(prog) if self.places else Namer(prog)
         result = fn.result
         if isinstance(result, Var) and not result.is_user and result not in self.inputs:
             self.namer.names[result] = self.namer.fresh(fn.result_name)
         self.names = {p.var: p.name for p in fn.params}
         self.names.update((n.out, self.namer.name(n.out)) for n in fn.body)
 
+    def unroll(self, functions: Mapping[str, Function]) -> None:
+        """Explain the straight line of steps the function runs at these values."""
+        for node in walk(self.fn.body):
+            name = node.param("function") if node.prim == "call" else None
+            if name is not None and name not in functions:
+                raise self.error(
+                    node,
+                    f"explain needs the definition of {name}, which {self.fn.name} calls",
+                    "explain the file that defines it (srcdiff explain FILE reads the whole file)",
+                )
+        try:
+            with np.errstate(all="ignore"):
+                unrolled = unroll(self.fn, self.inputs, functions, self.source)
+        except StepFailed as e:
+            raise self.step_failed(e) from None
+        self.fn = unrolled.function
+        self.places = unrolled.places
+
     # -- helpers
+
+    def step_failed(self, e: StepFailed) -> SrcdiffError:
+        """A step raised at the --at values: the user's arithmetic, or explain's own limit."""
+        if isinstance(e.error, NotImplementedError):  # explain's limit, not the user's error
+            return self.error(e.node, str(e.error))
+        stmt = e.node.stmt
+        where = f" in {stmt.text}" if stmt else ""
+        where += f" ({e.where})" if e.where else ""
+        return self.error(
+            e.node,
+            f"{self.fn.name} raised {type(e.error).__name__}: {e.error}{where}, at {self.shown_values()}",
+            "explain evaluates the function at the --at values: choose values where it is defined",
+        )
 
     def error(self, node: Node | None, message: str, hint: str | None = None) -> SrcdiffError:
         stmt = node.stmt if node is not None else None
@@ -502,7 +456,7 @@ class _Explainer:
             try:
                 value = apply_prim(node.prim, args, dict(node.params))
             except Exception as e:  # the user's arithmetic at these values, reported as bad input
-                raise _StepFailed(node, e) from None
+                raise StepFailed(node, e) from None
             env[node.out] = override.get(node.out, value)
         return env
 
@@ -516,18 +470,8 @@ class _Explainer:
         with np.errstate(all="ignore"):
             try:
                 self.values = self.forward()
-            except _StepFailed as e:
-                if isinstance(
-                    e.error, NotImplementedError
-                ):  # explain's limit, not the user's error
-                    raise self.error(e.node, str(e.error)) from None
-                stmt = e.node.stmt
-                where = f" in {stmt.text}" if stmt else ""
-                raise self.error(
-                    e.node,
-                    f"{fn.name} raised {type(e.error).__name__}: {e.error}{where}, at {self.shown_values()}",
-                    "explain evaluates the function at the --at values: choose values where it is defined",
-                ) from None
+            except StepFailed as e:
+                raise self.step_failed(e) from None
             self.result_value = self.atom(fn.result)
             if np.ndim(self.result_value) != 0 or not _is_number(self.result_value):
                 raise self.error(
@@ -555,6 +499,7 @@ class _Explainer:
                     n.stmt.text if n.stmt else None,
                     self.values[n.out],
                     n.out in self.active,
+                    place=self.places.get(n.out, Place()),
                 )
                 for n in fn.body
             ]
@@ -582,6 +527,7 @@ class _Explainer:
             self.epsilon,
             self.array_mode,
             isinstance(fn.result, Var) and fn.result in self.active,
+            fn,
         )
 
     def expression(self, node: Node) -> str:
@@ -750,7 +696,7 @@ class _Explainer:
         try:
             env = self.forward({var: moved})
             change = float(self.atom(self.fn.result, env) - self.result_value)
-        except _StepFailed as e:
+        except StepFailed as e:
             stmt = e.node.stmt
             where = f" in {stmt.text}" if stmt else ""
             return Nudge(eps, None, slope, along, False, f"{type(e.error).__name__}{where}")
@@ -1100,14 +1046,25 @@ def _statement_groups(steps: Sequence[Any], key: Callable[[Any], Step]) -> list[
     groups: list[list[Any]] = []
     for item in steps:
         step = key(item)
-        if groups and (key(groups[-1][0]).line, key(groups[-1][0]).statement) == (
+        first = key(groups[-1][0]) if groups else None
+        if first is not None and (first.line, first.statement, first.place) == (
             step.line,
             step.statement,
+            step.place,
         ):
             groups[-1].append(item)
         else:
             groups.append([item])
     return groups
+
+
+def _line(step: Step) -> str:
+    """``line 4``, and where the step ran when it is in a loop, an if or a call:
+    ``line 4 (for ck in c, pass 2 of 3)``."""
+    statement = (step.statement or "").rstrip(":")
+    labels = [label for _, label in step.place.levels if label != statement]
+    where = f" ({', '.join(labels)})" if labels else ""  # a loop's header is not said twice
+    return f"line {step.line}{where}"
 
 
 def _with_totals(b: BackwardStep) -> list[tuple[Part, Total | None]]:
@@ -1196,9 +1153,9 @@ def render_text(ex: Explanation, width: int = 80, color: bool = False, unicode: 
         out.add(f"{label:<{label_width}} {format_value(p.value)}{tag}", 2)
     for group in _statement_groups(ex.steps, lambda st: st):
         if len(group) == 1 and _same_text(group[0]):
-            out.add(f"line {group[0].line}: {say.step(group[0])}", 2, "statement")
+            out.add(f"{_line(group[0])}: {say.step(group[0])}", 2, "statement")
             continue
-        out.add(f"line {group[0].line}: {group[0].statement}", 2, "statement")
+        out.add(f"{_line(group[0])}: {group[0].statement}", 2, "statement")
         for step in group:
             out.add(say.step(step), 4)
     out.blank()
@@ -1214,7 +1171,7 @@ def render_text(ex: Explanation, width: int = 80, color: bool = False, unicode: 
         out.add(f"{ex.result} does not depend on {', '.join(ex.wrt)}: every gradient is 0", 2)
     for group in _statement_groups(ex.backward, lambda b: b.step):
         alone = len(group) == 1 and _same_text(group[0].step)
-        head = f"line {group[0].step.line}: {group[0].step.statement}"
+        head = f"{_line(group[0].step)}: {group[0].step.statement}"
         if alone:
             out.add(f"{head}, {say.upstream(group[0])}", 2, "statement")
         else:
@@ -1296,7 +1253,7 @@ def render_markdown(ex: Explanation, width: int = 100, unicode: bool = True) -> 
         for p in ex.params
     ]
     for st in ex.steps:
-        source = f"{st.line}: {code(st.statement)}" if st.statement else ""
+        source = f"{_line(st)[5:]}: {code(st.statement)}" if st.statement else ""
         rows.append([code(st.name), code(st.expr or ""), format_value(st.value), source])
     table(["step", "computes", "value", "line: statement"], rows)
     lines.append("")
@@ -1313,7 +1270,7 @@ def render_markdown(ex: Explanation, width: int = 100, unicode: bool = True) -> 
         para(f"{code(ex.result)} does not depend on the --wrt parameters.", bullet="- ")
     for group in _statement_groups(ex.backward, lambda b: b.step):
         first = group[0].step
-        para(f"line {first.line}: {code(first.statement or '')}", bullet="- ")
+        para(f"{_line(first)}: {code(first.statement or '')}", bullet="- ")
         for b in group:
             para(f"{code(say.step(b.step, value=False))}, {say.upstream(b)}", 2, "- ")
             for part, total in _with_totals(b):

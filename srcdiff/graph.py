@@ -78,10 +78,16 @@ def graph_nodes(fn: Function, wrt: Sequence[str], ex: Explanation | None = None)
         steps: list[Step | None] = [*ex.params, *ex.steps]
         active = {p.var for p, s in zip(fn.params, ex.params) if s.active}
         active |= {n.out for n, s in zip(fn.body, ex.steps) if s.active}
+        # A step of a loop pass, an if's side or a call is drawn inside its cluster.
+        places = {
+            n.out: tuple((_cluster_id(key), label) for key, label in s.place.levels)
+            for n, s in zip(fn.body, ex.steps)
+        }
     else:
         names, exprs = _names_and_expressions(fn, wrt)
         steps = [None] * (len(fn.params) + len(fn.body))
         active = activity(fn, list(wrt))
+        places: dict[Var, tuple[tuple[str, str], ...]] = {}
     ids: dict[Var, str] = {}
     nodes = []
     for i, p in enumerate(fn.params):
@@ -125,6 +131,7 @@ def graph_nodes(fn: Function, wrt: Sequence[str], ex: Explanation | None = None)
                 inputs=[ids[a] for a in n.args if isinstance(a, Var) and a in ids],
                 active=n.out in active,
                 step=steps[len(fn.params) + i],
+                clusters=places.get(n.out, ()),
             )
         )
     _REGION_OUTPUTS.clear()
@@ -133,6 +140,11 @@ def graph_nodes(fn: Function, wrt: Sequence[str], ex: Explanation | None = None)
         for node in nodes:
             node.result = node.id == ids[result]
     return nodes
+
+
+def _cluster_id(key: str) -> str:
+    """A DOT cluster id for an unrolled loop pass, if side or call (``u1.2`` -> ``cluster_u1_2``)."""
+    return "cluster_" + key.replace(".", "_")
 
 
 # Per region node drawn (by id): for each output, the id of the body node that computes it (the
@@ -486,7 +498,7 @@ def graph_main(argv: Sequence[str]) -> int:
     from .cli import UsageError, parse_at, write_atomically
     from .errors import SrcdiffError
     from .explain import explain
-    from .frontend import load_function
+    from .frontend import load_functions
     from .reverse import check_wrt
 
     parser = build_graph_parser()
@@ -507,11 +519,13 @@ def graph_main(argv: Sequence[str]) -> int:
         source = read_source(path)
         if out is not None and out.resolve() == path.resolve():
             raise UsageError("the output file would overwrite the input; choose another -o")
-        fn = load_function(source, str(path), args.function)
+        functions = load_functions(source, str(path), args.function)
+        fn = functions[0]
         wrt = parse_wrt(args.wrt)
         if args.at:
             given = parse_at(args.at, [p.name for p in fn.params])
-            ex = explain(fn, wrt, given, source=source)
+            ex = explain(fn, wrt, given, source=source, functions=functions)
+            fn = ex.program or fn  # loops, ifs and calls unrolled at these values
         else:
             try:
                 check_wrt(fn, wrt)

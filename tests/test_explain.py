@@ -28,7 +28,7 @@ from srcdiff.explain import (
     render_text,
     symbolic_local,
 )
-from srcdiff.frontend import load_function
+from srcdiff.frontend import load_function, load_functions
 from srcdiff.shapes import parse_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +43,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def explain_file(path: Path, wrt: str, values: dict, function: str | None = None) -> Explanation:
     source = path.read_text(encoding="utf-8")
-    fn = load_function(source, str(path), function)
-    return explain(fn, wrt.split(","), values, source=source)
+    functions = load_functions(source, str(path), function)
+    return explain(functions[0], wrt.split(","), values, source=source, functions=functions)
 
 
 @pytest.fixture(scope="module")
@@ -426,28 +426,6 @@ def test_a_result_that_is_not_a_scalar(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_calls_to_other_functions_are_refused_clearly() -> None:
-    proc = run_srcdiff(
-        EXAMPLES,
-        "explain",
-        "neuron_model.py",
-        "--function",
-        "model",
-        "--wrt",
-        "w1",
-        "--at",
-        "w1=0.5",
-        "b1=0.1",
-        "w2=-1.5",
-        "b2=0.2",
-        "x=2",
-        "y=0.3",
-    )
-    assert proc.returncode == 2
-    assert "explain" in proc.stderr and "neuron" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 def test_library_errors_are_located() -> None:
     source = LINEAR.read_text(encoding="utf-8")
     fn = load_function(source, str(LINEAR))
@@ -459,16 +437,11 @@ def test_library_errors_are_located() -> None:
 
 
 def _examples() -> list[Path]:
-    paths = []
-    for grad in sorted(EXAMPLES.glob("*_grad.py")):
-        source = EXAMPLES / grad.name.replace("_grad.py", ".py")
-        text = source.read_text(encoding="utf-8")
-        if len(re.findall(r"^def ", text, re.MULTILINE)) > 1:  # explain does not follow calls
-            continue
-        fn = load_function(text, source.name)
-        if not any(n.prim in ("loop", "branch") for n in fn.body):  # nor loops and ifs
-            paths.append(source)
-    return paths
+    """Every worked example: with loops, ifs and calls too (unrolled at the values)."""
+    return [
+        EXAMPLES / grad.name.replace("_grad.py", ".py")
+        for grad in sorted(EXAMPLES.glob("*_grad.py"))
+    ]
 
 
 @pytest.mark.parametrize("path", _examples(), ids=lambda p: p.stem)
@@ -478,18 +451,21 @@ def test_gradients_agree_with_the_generated_module(path: Path) -> None:
     argv = shlex.split(command)
     wrt = argv[argv.index("--wrt") + 1]
     shapes = argv[argv.index("--shapes") + 1] if "--shapes" in argv else None
+    function = argv[argv.index("--function") + 1] if "--function" in argv else None
     source = path.read_text(encoding="utf-8")
     spec = importlib.util.spec_from_file_location(f"_explain_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    fn = load_function(source, str(path))
+    functions = load_functions(source, str(path), function)
+    fn = functions[0]
     user = getattr(module, fn.name)
     declared = parse_shapes(shapes, [p.name for p in fn.params]) if shapes else None
     given = {"y": [0, 2, 1]} if path.stem == "mlp" else {}  # class labels index the logits
     values = check_values(user, given, 0, declared, wrt.split(","))
-    ex = explain(fn, wrt.split(","), values, source=source)
+    ex = explain(fn, wrt.split(","), values, source=source, functions=functions)
     generated = load_generated(
-        compile_source(source, wrt, filename=str(path), shapes=shapes).text, "g"
+        compile_source(source, wrt, function=function, filename=str(path), shapes=shapes).text,
+        "g",
     )
     value, grads = getattr(generated, f"{fn.name}_value_and_grad")(**values)
     grads = grads if isinstance(grads, tuple) else (grads,)
@@ -513,12 +489,118 @@ def test_readme_transcript_is_real() -> None:
     assert transcript == proc.stdout
 
 
-def test_loops_and_ifs_are_refused_with_their_place(capsys) -> None:
-    """explain does not step through control flow yet: it says where and what to read instead."""
-    status = main(
-        ["explain", str(EXAMPLES / "huber.py"), "--wrt", "r,delta", "--at", "r=0.5", "delta=1.0"]
+# -- loops, ifs and calls, unrolled at the values ------------------------------------------------
+
+
+def step_text(ex: Explanation) -> str:
+    return render_text(ex, width=100)
+
+
+def test_a_for_loop_is_explained_pass_by_pass() -> None:
+    # horner: p = ((0 * x + c0) * x + c1) * x + c2 = c0 x^2 + c1 x + c2, at c = [1, 2, 3], x = 0.5.
+    ex = explain_file(EXAMPLES / "horner.py", "c,x", {"c": [1.0, 2.0, 3.0], "x": 0.5})
+    assert ex.value == 4.25
+    gradients = dict(ex.gradients)
+    np.testing.assert_allclose(gradients["c"], [0.25, 0.5, 1.0])  # x^2, x, 1
+    assert gradients["x"] == pytest.approx(3.0)  # 2 c0 x + c1
+    steps = by_name(ex)
+    assert [steps[n].value for n in ("p_1", "p_2", "p_3")] == [1.0, 2.5, 4.25]
+    assert [steps[n].gradient for n in ("p_1", "p_2", "p_3")] == [0.25, 0.5, 1.0]
+    assert steps["p_2"].place.text == "for i in range(len(c)), pass 2 of 3, i = 1"
+    text = step_text(ex)
+    assert "line 15 (for i in range(len(c)), pass 3 of 3, i = 2): p = p * x + c[i]" in text
+    # backward, right to left: the last pass first
+    assert text.index("pass 3 of 3, i = 2): p") < text.rindex("pass 1 of 3, i = 0): p")
+    assert "dp/dx = 0 + 0.5 + 2.5 = 3 (the parts add up: x fans out to 3 steps)" in text
+    assert "c_item_2 = c[1]" in text  # repeats are numbered, not underscored
+    assert "(for i in range(len(c)), pass 2 of 3, i = 1): `p = p * x + c[i]`" in render_markdown(ex)
+
+
+def test_an_if_shows_the_side_it_took() -> None:
+    path = EXAMPLES / "huber.py"
+    far = explain_file(path, "r", {"r": 3.0, "delta": 1.0})
+    assert far.value == 2.5 and dict(far.gradients)["r"] == 1.0  # delta * sign(r)
+    text = step_text(far)
+    assert (
+        "line 11 (if abs(r) <= delta: false, else): loss = delta * (abs(r) - 0.5 * delta)" in text
     )
-    err = capsys.readouterr().err
-    assert status == 2
-    assert "huber.py:8:5:" in err and "do not step through loops and ifs" in err
-    assert "Traceback" not in err
+    assert "abs_r_le_delta = abs_r <= delta = False" in text  # the condition is a step
+    assert "0.5 * r**2" not in text  # the side not taken is not run
+    near = explain_file(path, "r", {"r": 0.5, "delta": 1.0})
+    assert near.value == 0.125 and dict(near.gradients)["r"] == 0.5  # r
+    assert "line 9 (if abs(r) <= delta: true): loss = 0.5 * r**2" in step_text(near)
+
+
+def test_a_while_loop_runs_its_tests_and_passes() -> None:
+    ex = explain_file(EXAMPLES / "newton_sqrt.py", "a", {"a": 2.0})
+    assert ex.value == pytest.approx(2**0.5, rel=1e-15)
+    assert dict(ex.gradients)["a"] == pytest.approx(1 / (2 * 2**0.5), rel=1e-9)
+    text = step_text(ex)
+    assert "line 10 (test 1): while abs(x * x - a) > 1e-12 * a:" in text
+    assert "line 11 (while abs(x * x - a) > 1e-12 * a, pass 1): x = 0.5 * (x + a / x)" in text
+    passes = re.findall(r"pass (\d+)\): x =", text)
+    tests = re.findall(r"\(test (\d+)\)", text)
+    assert len(tests) == len(set(passes)) + 1  # the last test ends the loop
+
+
+def test_calls_are_stepped_into_and_their_results_named() -> None:
+    ex = explain_file(
+        EXAMPLES / "neuron_model.py",
+        "w1,b1",
+        {"w1": 0.5, "b1": 0.1, "w2": -1.5, "b2": 0.2, "x": 2, "y": 0.3},
+        function="model",
+    )
+    steps = by_name(ex)
+    h = np.tanh(0.5 * 2 + 0.1)
+    p = np.tanh(-1.5 * h + 0.2)
+    assert steps["h"].value == pytest.approx(h) and steps["p"].value == pytest.approx(p)
+    assert ex.value == pytest.approx((p - 0.3) ** 2 / 2)
+    dh = (p - 0.3) * (1 - p**2) * -1.5
+    assert dict(ex.gradients)["w1"] == pytest.approx(dh * (1 - h**2) * 2)
+    assert steps["h"].statement == "h = neuron(x, w1, b1)" and not steps["h"].place.levels
+    assert steps["w1_x"].place.text == "in neuron(), called on line 20"
+    text = step_text(ex)
+    assert "line 12 (in neuron(), called on line 21): return math.tanh(w * x + b)" in text
+
+
+def test_a_loop_that_does_not_end_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "forever.py"
+    path.write_text("def f(x):\n    while x > 0:\n        x = x + 1\n    return x\n")
+    proc = run_srcdiff(tmp_path, "explain", "forever.py", "--wrt", "x", "--at", "x=1")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(
+        "srcdiff: error: forever.py:2:5: at these values `while x > 0:` runs more than 10,000 passes"
+    )
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_step_in_a_loop_that_raises_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "logs.py"
+    path.write_text(
+        "import math\n\n\ndef f(x):\n    for i in range(3):\n        x = math.log(x - 1)\n"
+        "    return x\n"
+    )
+    proc = run_srcdiff(tmp_path, "explain", "logs.py", "--wrt", "x", "--at", "x=5")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(
+        "srcdiff: error: logs.py:6:9: f raised ValueError: math domain error in "
+        "x = math.log(x - 1) (for i in range(3), pass 3 of 3, i = 2), at x=5"
+    )
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_list_collected_in_a_loop_is_stacked_from_its_passes() -> None:
+    values = {
+        "Wx": [[0.1, 0.2], [0.3, -0.1]],
+        "Wh": [[0.5, 0.0], [0.1, 0.4]],
+        "b": [0.1, -0.2],
+        "h": [0.0, 0.0],
+        "X": [[1.0, 2.0], [3.0, 4.0]],
+        "Y": [[0.0, 1.0], [1.0, 0.0]],
+    }
+    ex = explain_file(EXAMPLES / "rnn_states.py", "Wh,b", values)
+    steps = by_name(ex)
+    assert steps["H"].expr == "np.stack([h_1, h_2])"
+    assert (
+        steps["x_t_1"].expr == "X[1]" and steps["x_t_1"].place.text == "for x_t in X, pass 2 of 2"
+    )

@@ -208,3 +208,28 @@ def test_loops_and_ifs_are_drawn_as_clusters():
         from srcdiff.graph import render
 
         ET.fromstring(render(dot, "svg"))  # Graphviz reads it
+
+
+def test_with_values_loops_are_drawn_pass_by_pass(tmp_path):
+    """With --at, the graph is the one explain walks: each pass of a loop a cluster of its own,
+    inside the loop's, with the pass's values and gradients on its nodes."""
+    horner = Path(__file__).resolve().parent.parent / "generated_examples" / "horner.py"
+    args = ["--wrt", "c,x", "--at", "c=[1.0, 2.0, 3.0]", "x=0.5"]
+    proc = run_srcdiff(tmp_path, "graph", str(horner), *args, "-o", "-")
+    assert proc.returncode == 0, proc.stderr
+    dot = proc.stdout
+    assert dot.count("subgraph cluster_") == 4  # the loop and its 3 passes
+    for k in range(3):
+        assert f"pass {k + 1} of 3, i = {k}" in dot
+    rows = node_labels(dot)
+    by_name = {r[0].split(" = ")[0]: r for r in rows.values()}
+    assert "4.25" in by_name["p_3"] and "dp/d(p_3) = 1" in by_name["p_3"]
+    assert "dp/d(p_1) = 0.25" in by_name["p_1"]
+    assert "dp/dx = 3 (sum of 3 edges)" in by_name["x"]
+    if HAS_DOT:
+        out = tmp_path / "horner.svg"
+        proc = run_srcdiff(tmp_path, "graph", str(horner), *args, "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        svg = ET.fromstring(out.read_bytes())
+        texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text") if t.text]
+        assert "pass 2 of 3, i = 1" in texts and "dp/dx = 3 (sum of 3 edges)" in texts
