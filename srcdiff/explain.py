@@ -6,7 +6,9 @@ prints), evaluates it at the given values one node at a time, and walks it back 
 backward pass the upstream gradient, the local derivative (symbolic where sympy can say it) and
 their product; the sums where a value fans out; and beside each gradient a nudge check, which runs
 the forward pass again with that one value moved by ε. ``render_text`` and ``render_markdown`` only
-print that record.
+print that record. Loops, ifs and calls are first unrolled at the given values (``unroll``): the
+explanation walks the straight line of steps the function runs there, each labeled with where it
+ran (``line 15 (for i in range(n), pass 2 of 3, i = 1)``).
 
 Unlike generating, explaining computes with the user's values. It does so from the SSA graph, one
 primitive at a time: the file is never imported, and every step has its exact value, the
@@ -139,7 +141,7 @@ class Explanation:
     program: Function | None = None
 
 
-# ---- Evaluating rules ---------------------------------------------------------------------
+# ---- Evaluating rules ------------------------------------------------------------------------
 
 
 def evaluate_rule(expr: ast.expr, env: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
