@@ -450,10 +450,25 @@ class _Explainer:
         return ", ".join(f"{p.name}={format_input(self.inputs[p.var])}" for p in self.fn.params)
 
     def forward(self, override: Mapping[Var, Any] | None = None) -> dict[Var, Any]:
-        """Every value of the forward pass; ``override`` replaces values (a nudge) as they are made."""
+        """Every value of the forward pass; ``override`` replaces values (a nudge) as they are made.
+
+        With an override, only the steps downstream of it run again (the others keep their
+        values): an unrolled loop's nudges would otherwise rerun every pass for every value.
+        """
         override = override or {}
         env = {v: override.get(v, value) for v, value in self.inputs.items()}
+        moved: set[Var] | None = None
+        if override:
+            env = {**self.values, **env}
+            moved = set(override)
         for node in self.fn.body:
+            if moved is not None:
+                if node.out in override:
+                    env[node.out] = override[node.out]
+                    continue
+                if not any(isinstance(a, Var) and a in moved for a in node.args):
+                    continue
+                moved.add(node.out)
             args = [a.value if isinstance(a, Const) else env[a] for a in node.args]
             try:
                 value = apply_prim(node.prim, args, dict(node.params))
