@@ -155,7 +155,9 @@ class ControlLowering:
             return True
         atom = self.lookup(name, call.func.value)
         if isinstance(atom, Var) and atom in self.list_values:
-            self.list_values[atom].append(self.expr(call.args[0]))
+            value = self.expr(call.args[0])
+            self.list_values[atom].append(value)
+            self.appended(atom, value)
             return True
         raise self._error(
             stmt,
@@ -363,7 +365,9 @@ class ControlLowering:
         for side in (node.body, node.orelse):
             region.bodies.append(self._body([side], [], reads, [name], value_of=name))
         state = self.emit("branch", (cond, *(self.env[n] for n in reads)), (("region", region),))
-        return self.emit("item", (state,), (("index", 0),))
+        item = self.emit("item", (state,), (("index", 0),))
+        self.bind_output(name, item)
+        return item
 
     def _appended_lists(self: Lowerer, body: list[ast.stmt]) -> list[str]:  # type: ignore[misc]
         """The lists a loop body appends to at its top level (each value collected per
@@ -411,7 +415,7 @@ class ControlLowering:
         args = (*head, *(self.env[n] for n in region.inputs), *lists)
         state = self.emit(prim, args, (("region", region),))
         for k, name in enumerate(region.outputs):
-            self.bind(name, self.emit("item", (state,), (("index", k),)))
+            self.bind_output(name, self.bind(name, self.emit("item", (state,), (("index", k),))))
         self.stmt = where
 
     def _body(  # type: ignore[misc]
@@ -436,20 +440,24 @@ class ControlLowering:
         child.branch_locals = self.branch_locals
         child.collect_into = set(collect)
         params = []
-        for name in [*targets, *inputs]:
+        counters = {"range": 1, "enumerate": 1}.get(iterate, 0)  # range's i, enumerate's t
+        for k, name in enumerate([*targets, *inputs]):
             version = self.versions.get(name, -1) + 1
             self.versions[name] = version
             var = Var(name=name, version=version)
-            outer = self.env.get(name)
-            if outer in self.params_vars or outer in self.aliases:
-                child.aliases.add(var)  # still the caller's array: in-place writes stay refused
+            if k >= len(targets):
+                self.enter_body(child, name, var)  # still a shared array: writes stay refused
+            elif k >= counters:
+                child.aliases.add(var)  # a row of the iterated array: writes stay refused
             child.env[name] = var
             params.append(Param(name, var))
         child.stmt = self.stmt
         if condition:
             result: Atom = child.condition(statements[0])
         elif value_of is not None:  # a conditional expression's side
-            result = child.emit("pack", (child.expr(statements[0]),))
+            side = child.expr(statements[0])
+            self.leave_body(child, params, [value_of], [side])
+            result = child.emit("pack", (side,))
         else:
             for stmt in statements:
                 child.stmt = Stmt(child_statement_text(stmt), stmt.lineno, stmt.col_offset + 1)
@@ -475,8 +483,8 @@ class ControlLowering:
                 if name not in child.env:  # assigned only inside a loop of this body
                     child._scoped_name(name, statements[-1])
                 values.append(child.env[name])
+            self.leave_body(child, params, outputs or [], values)
             result = child.emit("pack", tuple(values))
-        counters = {"range": 1, "enumerate": 1}.get(iterate, 0)  # range's i, enumerate's t
         return Function(
             ints=frozenset(p.var for p in params[:counters]),
             name=self.fname,

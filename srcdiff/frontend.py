@@ -26,6 +26,7 @@ from .desugar import returns
 from .errors import SrcdiffError
 from .ir import Atom, Const, Function, Node, Param, Stmt, Var, walk
 from .prims import BUILTIN_FUNCTIONS, MATH_CONSTANTS, MATH_FUNCTIONS, PRIMS
+from .sharing import SharedArrays, Write
 
 SUPPORTED_SUMMARY = (
     "srcdiff supports assignments, tuple unpacking, += -= *= /=, "
@@ -377,7 +378,7 @@ def _numeric_constant(node: ast.expr) -> Const | None:
     return None
 
 
-class Lowerer(ControlLowering, ArrayLowering):
+class Lowerer(ControlLowering, ArrayLowering, SharedArrays):
     """Walks one function body, keeping the current SSA binding of each source name."""
 
     def __init__(
@@ -399,7 +400,14 @@ class Lowerer(ControlLowering, ArrayLowering):
         self.assigned: set[str] = set()
         self.fname = ""
         self.params_vars: set[Var] = set()
+        # Arrays several names share (see sharing): each value's array is that of its root in
+        # ``memory``; writes into ``aliases`` are refused; a ``stale`` value was changed by a write
+        # through another name; ``written`` holds the values in-place writes made.
         self.aliases: set[Var] = set()
+        self.memory: dict[Var, Var] = {}
+        self.stale: dict[Var, Write] = {}
+        self.written: dict[Var, Write] = {}
+        self.shared_outputs: set[str] = set()  # a body's outputs that share their array
         # Names assigned only inside a loop (or only in some branches of an if), with the line of
         # that loop or if: reading them after it gets a message saying so.
         self.loop_locals: dict[str, int] = {}
@@ -610,23 +618,11 @@ class Lowerer(ControlLowering, ArrayLowering):
                 hint=SUPPORTED_SUMMARY,
             )
         left = self.lookup(name, stmt.target)
-        if (
-            self.array_mode
-            and isinstance(left, Var)
-            and (left in self.params_vars or left in self.aliases)
-        ):
-            # On a NumPy array ``x += v`` writes into the caller's array (or into the array the
-            # name aliases); the generated code would compute a new one. Say so rather than differ.
-            op = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "floordiv": "//"}[
-                prim
-            ]
-            raise _error(
-                stmt,
-                f"'{name} {op}= ...' writes into an array the function did not create; srcdiff does not support in-place writes yet",
-                hint=f"write '{name} = {name} {op} ...' (a new array under the same name)",
-            )
+        op = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "floordiv": "//"}[prim]
+        self.refuse_foreign_write(stmt, name, op, left)
         right = self.expr(stmt.value)
-        self.bind(name, self.emit(prim, (left, right)))
+        new = self.bind(name, self.emit(prim, (left, right)))
+        self.wrote_in_place(stmt, name, op, left, new)
 
     def bind(self, name: str, atom: Atom) -> Var:
         """Make ``name`` refer to ``atom``: a fresh temporary takes the name, anything else is copied."""
@@ -640,10 +636,7 @@ class Lowerer(ControlLowering, ArrayLowering):
         var = Var(name=name, version=version)
         self.nodes.append(Node(var, "copy", (atom,), self.stmt))
         self.env[name] = var
-        if isinstance(atom, Var) and (
-            atom in self.params_vars or atom in self.aliases or atom.is_user
-        ):
-            self.aliases.add(var)  # ``a = b``: both names refer to one array
+        self.share(var, atom)  # ``a = b``: both names refer to one array
         return var
 
     # -- expressions ----------------------------------------------------------------------
@@ -651,10 +644,12 @@ class Lowerer(ControlLowering, ArrayLowering):
     def emit(self, prim: str, args: tuple[Atom, ...], params: tuple = ()) -> Var:
         out = Var()
         self.nodes.append(Node(out, prim, args, self.stmt, params))
+        self.note_view(out, prim, args)
         return out
 
     def lookup(self, name: str, node: ast.AST) -> Atom:
         if self._local(name, node):
+            self.check_not_stale(self.env[name], node)
             return self.env[name]
         if name in self.imports.constants:
             return self.emit(self.imports.constants[name], ())
@@ -856,7 +851,9 @@ class Lowerer(ControlLowering, ArrayLowering):
             if default is None:
                 raise _error(node, f"{fdef.name}() is missing the argument '{name}'")
             values.append(default)
-        return self.emit("call", tuple(values), (("function", fdef.name),))
+        out = self.emit("call", tuple(values), (("function", fdef.name),))
+        self.call_may_return_argument(out, fdef, values)
+        return out
 
     def _local(self, name: str, node: ast.AST) -> bool:
         """Whether ``name`` is a local of the function (assigned anywhere in it, as Python decides).

@@ -190,6 +190,15 @@ CORPUS: dict[str, Case] = {
     "unsupported_nonlocal": Case(Located(2, 5, "a nonlocal declaration")),
     "unsupported_del": Case(Located(4, 5, "a del statement")),
     "unsupported_element_assignment": Case(Located(2, 5, "assignment to an element")),
+    # In place into an array another name shares: the caller's (through a view), or a local one
+    # read again after the write; nothing reads the shared array again: supported.
+    "in_place_write_into_a_view_of_a_parameter": Case(
+        Located(6, 5, "in-place write into the parameter 'x'")
+    ),
+    "in_place_write_then_read_through_an_alias": Case(Located(7, 5, "'a' is read afterwards")),
+    "in_place_write_into_a_view_nothing_reads_again": Case(
+        Success({"w": 0.7, "x": vector(0.5, -1.0, 2.0)})
+    ),
     "unsupported_attribute_assignment": Case(Located(2, 5, "assignment to an attribute")),
     "unsupported_star_args": Case(Located(1, 14, "*args and **kwargs are not supported")),
     "unsupported_star_kwargs": Case(Located(1, 15, "*args and **kwargs are not supported")),
