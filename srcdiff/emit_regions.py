@@ -425,14 +425,16 @@ class RegionPrinter:
             for k, (name, a) in enumerate(zip(region.outputs, pack.args))
             if k not in region.collected
         ]
-        appends = [
-            f"{carried[region.outputs[k]]}.append({self.text(pack.args[k])})"
-            for k in region.collected
-        ]
         # Push the step as soon as its values exist: before a carried value is overwritten.
         position = defined_at(stmts)
         at = 1 + max((position[v] for v in step if v in position), default=-1)
         handovers = self.share_names(stmts, outs, set(step), at)
+        # Named after the sharing: a value both carried and appended (h = ...; hs.append(h))
+        # may just have taken the carried name.
+        appends = [
+            f"{carried[region.outputs[k]]}.append({self.text(pack.args[k])})"
+            for k in region.collected
+        ]
         self.owned.append(set(names))  # the names this loop carries: its body may rebind them
         inner = self.forward(stmts[:at], body, {pack.out})
         if push is not None:

@@ -463,6 +463,28 @@ def f(w, n):
     assert_gradient(source, "w", [np.array([0.3, -1.2]), 4])
 
 
+def test_the_carried_value_itself_appended():
+    # Found by a helper's fuzz run: the append was printed before the carried value took over
+    # the carried name, so it read a name (h_2) the loop never assigned.
+    source = """\
+import numpy as np
+
+
+def f(x):
+    hs = []
+    h = x * 2
+    for i in range(3):
+        h = h + x
+        hs.append(h)
+    return np.sum(np.stack(hs))
+"""
+    text = assert_gradient(source, "x", [np.array([1.0, 2.0])])
+    assert "hs.append(h)" in text
+    generated, _, _ = run(source, "x")
+    value, g = generated["f_value_and_grad"](np.array([1.0, 2.0]))
+    assert value == 36.0 and list(g) == [12.0, 12.0]  # (3 + 4 + 5) x, summed
+
+
 @pytest.mark.parametrize(
     "body,message",
     [
