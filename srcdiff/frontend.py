@@ -758,7 +758,9 @@ class Lowerer(ControlLowering, ArrayLowering, SharedArrays):
         if (
             self.array_mode
             and isinstance(func, ast.Attribute)
-            and not (isinstance(func.value, ast.Name) and func.value.id in self.imports.modules)
+            # numpy.sum(x) where the file imports numpy as np only: an unknown name, not the
+            # method of an array (its argument would be read as the axis)
+            and not (isinstance(func.value, ast.Name) and not self._local(func.value.id, func))
         ):
             return self.method_call(node, func.value, func.attr)
         if (
@@ -935,10 +937,14 @@ class Lowerer(ControlLowering, ArrayLowering, SharedArrays):
                 )
             if owner == "math" or (owner in ("np", "numpy") and owner not in self.imports.numpy):
                 module = {"math": "math", "np": "numpy as np", "numpy": "numpy"}[owner]
+                hint = f"add 'import {module}' at the top of the file"
+                if owner != "math" and self.imports.numpy:  # imported under another name
+                    alias = sorted(self.imports.numpy)[0]
+                    hint += f", or write {alias}.{func.attr} (the file imports NumPy as {alias})"
                 raise _error(
                     func.value,
                     f"'{owner}' is not imported, so {owner}.{func.attr} is not defined",
-                    hint=f"add 'import {module}' at the top of the file",
+                    hint=hint,
                 )
             raise _error(func, f"call to unknown function '{owner}.{func.attr}'", hint=_math_hint())
         raise _error(func, "this kind of call is not supported", hint=_math_hint())

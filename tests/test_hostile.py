@@ -229,6 +229,7 @@ CORPUS: dict[str, Case] = {
     "undefined_function": Case(Located(2, 13, "unknown function 'foo'")),
     "undefined_math_module": Case(Located(2, 9, "'math' is not imported")),
     "undefined_numpy_module": Case(Located(2, 9, "'np' is not imported")),
+    "numpy_under_another_name": Case(Located(7, 9, "'numpy' is not imported, so numpy.sum")),
     "used_before_assignment": Case(Located(2, 9, "'t' is used before it is assigned")),
     # -- builtins and modules shadowed by the user's names --------------------------------------------
     "shadow_param_math": Case(Success({"w": 0.7, "math": 1.3}), args=("--wrt", "w,math")),
