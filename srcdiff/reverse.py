@@ -41,6 +41,14 @@ COMPARISONS = frozenset(["gt", "ge", "lt", "le", "eq", "ne", "and_", "or_"])
 SCALAR_RESULTS = frozenset(["shape", "size", "ndim", "len", "np.size"])
 # Syntax that only NumPy values have (``x @ y``, ``x[i]``, ``x.T``, ``x.shape``).
 ARRAY_SYNTAX = frozenset(["matmul", "getitem", "transpose", "reshape", "shape", "size", "ndim"])
+# Primitives whose rule lays the adjoint out exactly as the input (a reduction spreads it over the
+# input's shape, an index puts it back into an array like x, a product or a reshape fits it first):
+# their contributions are never larger than the input, however large the incoming adjoint.
+FITTING_RULES = NUMPY_REDUCTIONS | frozenset(
+    ["getitem", "matmul", "np.matmul", "np.dot", "np.outer", "np.inner", "transpose",
+     "np.transpose", "reshape", "np.expand_dims", "np.squeeze", "np.concatenate", "np.stack",
+     "stack_list"]
+)  # fmt: skip
 
 
 def check_wrt(fn: Function, wrt: list[str]) -> None:
@@ -101,6 +109,14 @@ def uses_arrays(fn: Function) -> bool:
     )
 
 
+def may_hold_arrays(fn: Function, shapes: dict | None = None) -> bool:
+    """Whether the function's values may be NumPy arrays, so that its adjoints may need summing back
+    to their values' shapes: it works on NumPy values, or a parameter may be an array that only
+    operators touch (``-w + 2 * b``), as in a file that imports NumPy or with a declared shape."""
+    declared = shapes is not None and any(shape for shape in shapes.values())
+    return uses_arrays(fn) or fn.numpy or declared
+
+
 def callee_wrt(functions: list[Function], wrt: list[str]) -> dict[str, list[str]]:
     """The parameters each called function is differentiated with respect to: those that receive
     an active argument at some call site (``functions``: callers first, the first one with
@@ -133,6 +149,10 @@ def callee_wrt(functions: list[Function], wrt: list[str]) -> dict[str, list[str]
     return found
 
 
+# The class of values known to be scalars (see same_shape_classes).
+SCALARS = Var(hint="scalar")
+
+
 def same_shape_classes(fn: Function) -> dict[Var, Var]:
     """Values proved to have the same shape, as a map to one representative of each class.
 
@@ -141,7 +161,7 @@ def same_shape_classes(fn: Function) -> dict[Var, Var]:
     so an adjoint is unbroadcast wherever the shapes might differ.
     """
     rep: dict[Var, Var] = {}
-    scalar = Var(hint="scalar")  # the class of values known to be scalars
+    scalar = SCALARS  # the class of values known to be scalars
 
     def find(v: Var) -> Var:
         while rep.get(v, v) is not v:
@@ -227,6 +247,16 @@ class _Reverse:
         self.call_tapes: dict[int, Var] = {}  # id of a call node -> the Var of the callee's tape
         # Gradients a called function returned: they have their argument's shape already.
         self.exact: set[Var] = set()
+        # Adjoints may stay lazily broadcast: larger than their value (the adjoint of x in x + y,
+        # y a matrix, has y's shape) until a rule or the final unbroadcast sums them back. These
+        # record which (as (value, contribution) pairs, and the values whose whole adjoint is so):
+        # a larger contribution must not be added to one of another shape (see total).
+        self.larger: set[tuple[Var, Atom]] = set()
+        self.larger_adjoints: set[Var] = set()
+        # Or smaller: the seed of an array result may be the scalar 1.0 (f_grad's), standing for
+        # ones of its shape; elementwise steps pass that on (see spread).
+        self.smaller: set[tuple[Var, Atom]] = set()
+        self.smaller_adjoints: set[Var] = set()
         # A row maximum subtracted before a softmax gets no gradient where the result provably
         # does not depend on it (see invariance).
         self.cut: set[tuple[int, int]] = set()
@@ -290,8 +320,11 @@ class _Reverse:
 
         # NumPy code broadcasts: adjoints flowing into a broadcast input are summed back to its shape,
         # except where the shape analysis proves the input already has the output's shape.
-        self.array_mode = uses_arrays(fn)
+        self.array_mode = may_hold_arrays(fn, shapes)
         self.shapes = same_shape_classes(fn) if self.array_mode else {}
+        if self.array_mode:
+            self.smaller_adjoints = {v for v in self.adjoint if self.shapes.get(v) is not SCALARS}
+        self.spread_adjoints: dict[Var, Atom] = {}
         self.node: Node | None = None  # the forward node whose rule is being instantiated
         # Adjoints that are zero outside a branch of np.where: (condition, which branch, the
         # where's output, the adjoint before masking).
@@ -306,6 +339,33 @@ class _Reverse:
         out = Var()
         self.backward.append(Node(out, prim, args, self.stmt, params))
         return out
+
+    def spread(self, out: Var, x: Var, g: Atom) -> Atom:
+        """``g``, the adjoint of ``out``, for an elementwise step's input ``x`` that broadcasting
+        may have made smaller than ``out``: spread to ``out``'s shape first where it may be lazily
+        smaller still (the seed 1.0 for ``-w + 2 * b`` stands for n ones; summed back to b's shape
+        as it is, it would count once, not n times)."""
+        if out not in self.smaller_adjoints or self.same_shape(x, out):
+            return g
+        if out not in self.spread_adjoints:  # (of out's shape, not exact for x: not in self.exact)
+            self.spread_adjoints[out] = self.emit("unbroadcast", (g, out))
+        return self.spread_adjoints[out]
+
+    def add_elementwise(self, i: int, out: Var, x: Var, c: Atom) -> None:
+        """Record the contribution ``c`` of node i, an elementwise step ``out = f(x, ...)``, to
+        ``x``, with what it may be: larger than ``x`` or lazily smaller."""
+        self.contribs.setdefault(x, []).append((i, c))
+        if self.may_grow(out, x):
+            self.larger.add((x, c))
+        elif out in self.smaller_adjoints:
+            self.smaller.add((x, c))
+
+    def may_grow(self, out: Var, x: Var) -> bool:
+        """Whether an elementwise step ``out = f(x, ...)`` may hand ``x`` a contribution larger
+        than ``x``: where broadcasting made ``out`` larger than ``x``, or ``out``'s adjoint is."""
+        if not self.array_mode:
+            return False  # scalar code: every value is a number
+        return out in self.larger_adjoints or not self.same_shape(x, out)
 
     def same_shape(self, a: Atom, b: Atom) -> bool:
         """Whether ``a`` surely has the shape of ``b`` (an adjoint for b then fits a as it is)."""
@@ -342,8 +402,11 @@ class _Reverse:
                 continue
             for k, arg in enumerate(node.args):
                 if isinstance(arg, Var) and arg in self.active and (i, k) not in self.cut:
-                    c = self.contribution(node, k, g)
-                    self.contribs.setdefault(arg, []).append((i, c))
+                    if node.prim in FITTING_RULES:  # laid out as arg, whatever g's shape
+                        self.contribs.setdefault(arg, []).append((i, self.contribution(node, k, g)))
+                        continue
+                    c = self.contribution(node, k, self.spread(node.out, arg, g))
+                    self.add_elementwise(i, node.out, arg, c)
             for arg in dict.fromkeys(a for a in node.args if isinstance(a, Var)):
                 if self.first_use.get(arg) == i:
                     self.adjoint[arg] = self.total(arg)
@@ -421,11 +484,14 @@ class _Reverse:
         adjoints = []
         for k in range(len(region.outputs)):
             item = items.get(k)
-            adjoints.append(
-                self.adjoint.get(item, Const(0.0))
-                if item is not None and item in self.active
-                else Const(0.0)
-            )
+            active_item = item is not None and item in self.active
+            adjoint = self.adjoint.get(item, Const(0.0)) if active_item else Const(0.0)
+            # A region's body is differentiated for seeds of exactly its outputs' shapes (with
+            # declared shapes, specialize broadcasts a smaller one itself: dh_full).
+            smaller = item in self.smaller_adjoints and self.declared is None
+            if item in self.larger_adjoints or smaller:
+                adjoint = self.fitted(item, adjoint)  # type: ignore[arg-type]
+            adjoints.append(adjoint)
         prim = "loop_backward" if node.prim == "loop" else "branch_backward"
         params = (("region", region), ("grad", grad), ("count", len(grad.returned)))
         grads = self.emit(prim, seeds_and_inputs(node, grad, adjoints), params)
@@ -479,6 +545,8 @@ class _Reverse:
         tape = Var(hint=f"{name}_tape")
         self.call_tapes[id(node)] = tape
         params, wrt = self.callees[name]
+        if node.out in self.larger_adjoints:  # the callee's seed must not be larger than its result
+            g = self.fitted(node.out, g)
         grads = self.emit("call_backward", (tape, g), (("function", name), ("count", len(wrt))))
         grads.hint = f"{name}_grads"
         for k, arg in enumerate(node.args):
@@ -502,7 +570,8 @@ class _Reverse:
         for x in chain.inputs:
             if x in self.active and x in chain.derivatives:
                 local = to_ir(chain.derivatives[x], chain, self.emit)
-                self.contribs.setdefault(x, []).append((i, self.emit("mul", (g, local))))
+                c = self.emit("mul", (self.spread(chain.output.out, x, g), local))
+                self.add_elementwise(i, chain.output.out, x, c)
         for x in dict.fromkeys(chain.inputs):
             if self.first_use.get(x) == i:
                 self.adjoint[x] = self.total(x)
@@ -653,11 +722,31 @@ class _Reverse:
             return self.emit(RULE_FUNCTIONS[name], tuple(build(a) for a in expr.args), params)
         raise AssertionError(f"rule syntax not understood: {ast.unparse(expr)}")
 
+    def fitted(self, var: Var, adjoint: Atom) -> Atom:
+        """``adjoint`` summed back to exactly ``var``'s shape."""
+        out = self.emit("unbroadcast", (adjoint, var))
+        self.exact.add(out)
+        return out
+
     def total(self, var: Var) -> Atom:
-        """The complete adjoint of ``var``: the sum of its contributions, in forward order."""
+        """The complete adjoint of ``var``: the sum of its contributions, in forward order.
+
+        Contributions no larger than ``var`` are added as they are, and the sum is summed back to
+        ``var``'s shape once (where it is read, or at the end for a parameter). One that
+        broadcasting made larger is summed back on its own first when others join it: added to
+        them, it would broadcast them too, and the sum back would count them once per copy
+        (``np.sum(x + x[:, None])``: the exact ``unslice`` part n times).
+        """
         parts = [c for _, c in sorted(self.contribs.get(var, []), key=lambda ic: ic[0])]
         if not parts:
             return Const(0.0)
+        if any((var, p) in self.smaller for p in parts):
+            self.smaller_adjoints.add(var)
+        larger = [(var, p) in self.larger for p in parts]
+        if len(parts) == 1 and larger[0]:
+            self.larger_adjoints.add(var)  # summed back where it is read
+        elif self.array_mode:
+            parts = [self.fitted(var, p) if big else p for p, big in zip(parts, larger)]
         if self.array_mode and var in self.wrt_vars and not all(p in self.exact for p in parts):
             # A gradient has exactly its parameter's shape (adjoints may be lazily broadcast).
             acc = self.sum(parts)

@@ -100,7 +100,9 @@ def specialize_shapes(prog: GradProgram) -> GradProgram:
                 or g in float_values
             )
             lazily = node.args[0] in lazy or g in lazy
-            if axes is not None and not may_be_view(g) and keeps_dtype and not lazily:
+            # Summed over some axis it is a new array: only g handed on as it is may be a view.
+            view = may_be_view(g) and axes == ((), ())
+            if axes is not None and not view and keeps_dtype and not lazily:
                 _replace(rw, node, _summed(g, sg, sx, node, emit), g)  # type: ignore[arg-type]
                 continue
         elif node.prim in ("matmul_grad_a", "matmul_grad_b"):
@@ -230,27 +232,47 @@ def _unspread_reductions(prog: GradProgram, shape_of: dict, of) -> set[Var]:
                 readers.setdefault(a, []).append((n, k))
     results = {g for g in prog.grads if isinstance(g, Var)}
 
-    def tolerant(v: Var, full: tuple, depth: int = 0) -> bool:
+    def follows(n: Node, k: int, full: Shape | None) -> bool:
+        """Whether ``n`` keeps an unspread argument k unspread (a negation, a fitting
+        unbroadcast, which then goes, a product with a scalar)."""
+        if n.prim == "neg" or (n.prim == "unbroadcast" and k == 0 and of(n.args[1]) == full):
+            return True
+        scaled = n.prim == "mul" or (n.prim == "div" and k == 0)
+        return scaled and of(n.args[1 - k]) == ()
+
+    def tolerant(v: Var, full: tuple, shrunk: set[Var], depth: int = 0) -> bool:
         if v in results or depth > 8 or not readers.get(v):
             return False
         for n, k in readers[v]:
             if n.prim in ("scatter", "unslice") and k == 0:
                 continue
             if n.prim == "neg" or (n.prim == "unbroadcast" and k == 0 and of(n.args[1]) == full):
-                if not tolerant(n.out, full, depth + 1):
+                if not tolerant(n.out, full, shrunk, depth + 1):
                     return False
                 continue
             if n.prim not in ("mul", "div", "add", "sub") or (n.prim == "div" and k == 1):
                 return False
-            other = of(n.args[1 - k])
-            if other == full:
+            other = n.args[1 - k]
+            if of(other) == full and other not in shrunk:
                 continue  # the other operand spreads it in the same pass
-            if other == () and n.prim in ("mul", "div") and tolerant(n.out, full, depth + 1):
+            scaled = of(other) == () and n.prim in ("mul", "div")
+            if scaled and tolerant(n.out, full, shrunk, depth + 1):
                 continue
             return False
         return True
 
-    found = set()
+    def shrunk_by(unspread: set[Var]) -> set[Var]:
+        """The values left smaller than their full shape when ``unspread`` stay unspread."""
+        out: set[Var] = set()
+        todo = list(unspread)
+        while todo:
+            v = todo.pop()
+            if v not in out:
+                out.add(v)
+                todo.extend(n.out for n, k in readers.get(v, []) if follows(n, k, of(v)))
+        return out
+
+    full_of: dict[Var, tuple] = {}
     for n in prog.backward:
         if n.prim != "unreduce":
             continue
@@ -260,9 +282,16 @@ def _unspread_reductions(prog: GradProgram, shape_of: dict, of) -> set[Var]:
             continue
         if summed_axes(g_shape, ans_shape) is None:
             continue  # g is not a broadcast of the result
-        if tolerant(n.out, full):
-            found.add(n.out)
-    return found
+        full_of[n.out] = full
+    found = {v for v, full in full_of.items() if tolerant(v, full, set())}
+    # An operand that is itself left unspread (W + W: both terms are one reduction's adjoint)
+    # spreads nothing: drop the results that counted on one, until none does.
+    while True:
+        shrunk = shrunk_by(found)
+        kept = {v for v in found if tolerant(v, full_of[v], shrunk)}
+        if kept == found:
+            return found
+        found = kept
 
 
 def _unique_rows(node: Node, args: tuple[Atom, ...], fdefs, of) -> bool:
