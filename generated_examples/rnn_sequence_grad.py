@@ -28,14 +28,15 @@ def rnn_loss_forward(Wx, Wh, b, h, X, Y):
     #   Wh: read by the backward loop
     #   X_shape_item: read by the backward loop
     #   h_steps: read by the backward loop
-    return J, (Wh, X_shape_item, h_steps)
+    #   h: read by dJ_dh
+    return J, (Wh, X_shape_item, h_steps, h)
 
 
 def rnn_loss_backward(tape, dJ=1.0):
     """Gradient of J with respect to Wx, Wh, b, h, given the upstream gradient dJ."""
-    Wh, X_shape_item, h_steps = tape
+    Wh, X_shape_item, h_steps, h = tape
     # for t in range(X.shape[0]):
-    dJ_dh = 0.0
+    dJ_dh = np.zeros_like(h)
     dJ_dJ = dJ
     dJ_db = 0.0
     dJ_dWx_X_t_Wh_rows = []

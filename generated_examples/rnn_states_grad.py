@@ -28,19 +28,20 @@ def rnn_states_forward(Wx, Wh, b, h, X, Y):
     #   Wh: read by the backward loop
     #   X: read by the backward loop
     #   h_steps: read by the backward loop
+    #   h: read by dJ_dh
     #   H_Y: read by dJ_dH
-    return J, (Wh, X, h_steps, H_Y)
+    return J, (Wh, X, h_steps, h, H_Y)
 
 
 def rnn_states_backward(tape, dJ=1.0):
     """Gradient of J with respect to Wx, Wh, b, h, given the upstream gradient dJ."""
-    Wh, X, h_steps, H_Y = tape
+    Wh, X, h_steps, h, H_Y = tape
     # J = np.sum((H - Y) ** 2)
     dJ_dH = dJ * 2 * H_Y
     # H = np.stack(hs)
     dJ_dhs = dJ_dH
     # for x_t in X:
-    dJ_dh = 0.0
+    dJ_dh = np.zeros_like(h)
     dJ_db = 0.0
     dJ_dWx_x_t_Wh_h_rows = []
     h_rows = []

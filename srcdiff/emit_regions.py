@@ -857,7 +857,8 @@ class RegionPrinter:
             return f"for _ in range({self.text(tape_var)}):", []
         if step:
             values = self.step_unpack(step)
-            targets.append(f"({values})" if len(step) > 1 and iterables else values)
+            zipped = iterables or extras  # the step's values are one item of a zip
+            targets.append(f"({values})" if len(step) > 1 and zipped else values)
             iterables.append(f"reversed({tape})")
         for name, array in extras:
             targets.append(name)

@@ -31,6 +31,7 @@ from .rules import BOUND_RULES, NONDIFFERENTIABLE, RULE_FUNCTIONS, RULES
 
 if TYPE_CHECKING:  # sympy (through chains) is imported only for NumPy code: it takes a second
     from .chains import Chain
+    from .regions import RegionGrad
 
 # In NumPy code these operators may see arrays: they take the rule of their NumPy counterpart.
 ARRAY_RULES = {"pow": "np.power", "bpow": "np.power"}
@@ -49,6 +50,35 @@ FITTING_RULES = NUMPY_REDUCTIONS | frozenset(
      "np.transpose", "reshape", "np.expand_dims", "np.squeeze", "np.concatenate", "np.stack",
      "stack_list"]
 )  # fmt: skip
+
+
+# Backward steps that lay their result out in a shape of their own, whatever the shape of the
+# adjoint they read (unbroadcast to x, a matrix product, a scatter into zeros of x...).
+EXACT_BACKWARD = FITTING_RULES | frozenset(
+    ["unbroadcast", "sum_to", "unreduce", "matmul_grad_a", "matmul_grad_b", "scatter", "unslice",
+     "scatter_add", "unslice_add", "unconcatenate", "unstack", "prod_grad", "inner_grad_a",
+     "inner_grad_b", "np.zeros_like", "np.ones_like"]
+)  # fmt: skip
+
+
+def seed_handed_on(prog: GradProgram, seed: Var) -> bool:
+    """Whether a body's gradients may be ``seed`` itself, or elementwise arithmetic on it, rather
+    than the result of a step with a shape of its own (``EXACT_BACKWARD``): then a seed without
+    the output's shape (0.0) gives a gradient without the input's."""
+    defs = {n.out: n for n in prog.backward}
+    stack = [g for g in prog.grads if isinstance(g, Var)]
+    seen: set[Var] = set()
+    while stack:
+        v = stack.pop()
+        if v is seed:
+            return True
+        if v in seen:
+            continue
+        seen.add(v)
+        node = defs.get(v)
+        if node is not None and node.prim not in EXACT_BACKWARD:
+            stack.extend(a for a in node.args if isinstance(a, Var))
+    return False
 
 
 def check_wrt(fn: Function, wrt: list[str]) -> None:
@@ -452,6 +482,32 @@ class _Reverse:
             seeds=self.seeds,
         )
 
+    def zero_seed(self, node: Node, grad: RegionGrad, k: int, inputs: tuple[Atom, ...]) -> Atom:
+        """The seed of a region's output that nothing after the region reads: 0.0, or zeros of
+        the value the output starts from (a loop's carried W, an if's W) where a body hands the
+        seed on as an input's gradient (``W = W``, or ``dW = seed + a reduction's scalar``):
+        that gradient must have W's exact shape, and 0.0 has none."""
+        region = node.param("region")
+        name = region.outputs[k]
+        if not self.array_mode or name not in region.inputs:
+            return Const(0.0)
+        start = inputs[region.inputs.index(name)]
+        if not (isinstance(start, Var) and start in self.active):
+            return Const(0.0)
+        bodies = [p for p in grad.programs if p is not None and p.seeds is not None]
+        if not any(seed_handed_on(p, p.seeds[k]) for p in bodies):  # type: ignore[index]
+            return Const(0.0)
+        # Zeros like the output itself (the value after the region, which the forward keeps
+        # under its carried name), else like the value it started from.
+        like = self.region_items.get(node.out, {}).get(k) or start
+        zero = Var(adjoint_of=like)
+        param = next((p for p in self.fn.params if p.var is start), None)
+        if param is not None and (self.declared or {}).get(param.name):  # a declared array
+            self.backward.append(Node(zero, "np.zeros_like", (like,), self.stmt))
+        else:
+            self.backward.append(Node(zero, "unbroadcast", (Const(0.0), like), self.stmt))
+        return zero
+
     def region_contributions(self, i: int, node: Node) -> None:
         """A loop or if: its bodies differentiated on their own (see regions), one backward node
         that runs them on the forward's tape, and one gradient per active input."""
@@ -486,6 +542,8 @@ class _Reverse:
             item = items.get(k)
             active_item = item is not None and item in self.active
             adjoint = self.adjoint.get(item, Const(0.0)) if active_item else Const(0.0)
+            if not active_item:
+                adjoint = self.zero_seed(node, grad, k, inputs)
             # A region's body is differentiated for seeds of exactly its outputs' shapes (with
             # declared shapes, specialize broadcasts a smaller one itself: dh_full).
             smaller = item in self.smaller_adjoints and self.declared is None

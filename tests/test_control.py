@@ -463,6 +463,25 @@ def f(w, n):
     assert_gradient(source, "w", [np.array([0.3, -1.2]), 4])
 
 
+def test_several_step_values_beside_a_collected_list():
+    # Found by the fuzzer: the backward loop unpacked the step's values and the list's adjoint
+    # row as one flat tuple (for h, t, s, df_dhs_t in zip(...)) instead of ((h, t, s), row).
+    source = """\
+import numpy as np
+
+
+def f(W, x):
+    hs = []
+    h = x
+    for i in range(3):
+        h = np.tanh(h * W) * np.sin(h)
+        hs.append(h)
+    return np.sum(np.stack(hs))
+"""
+    text = assert_gradient(source, "W", [np.array([1.0, 2.0]), np.array([0.5, 0.1])])
+    assert "), df_dhs_t in zip(reversed(h_steps), reversed(df_dhs)):" in text
+
+
 def test_the_carried_value_itself_appended():
     # Found by a helper's fuzz run: the append was printed before the carried value took over
     # the carried name, so it read a name (h_2) the loop never assigned.

@@ -327,3 +327,27 @@ def test_check_holds_an_exact_zero_against_the_noise_of_cancelling_values():
         "    return w - ((-2) - x)\n"
     )
     assert_checks(source, "x", {"x": -0.20820873777777527})
+
+
+# ---- a region's output nothing reads after it: its seed has the output's shape --------------
+# (found by a fuzz run as: if 0.0 < 0.5: return 0.5; W = 0.5; ... with W=(1, 1) declared): the
+# seed of an output nothing reads was 0.0, and a body that hands its seed on as an input's
+# gradient (W passed through, W * 1.0, or a reduction's scalar adjoint added to it) returned a
+# scalar for an array parameter, where --shapes had dropped the final unbroadcast.
+
+UNREAD_OUTPUT_CASES = {
+    "if-passes-W-through": "    if x > 0.5:\n        return 0.5\n    W = 0.5\n    return np.sum(W * x)\n",
+    "loop-rescales-W": "    s = 0.0\n    for i in range(2):\n        s = s + x\n        W = W * 1.0\n    return s\n",
+    "loop-sums-W": "    s = 0.0\n    for i in range(2):\n        s = s + np.sum(W) * x\n        W = W\n    return s\n",
+}
+
+
+@pytest.mark.parametrize("declared", [None, "W=(2, 2), x=()"], ids=["generic", "shapes"])
+@pytest.mark.parametrize("body", UNREAD_OUTPUT_CASES.values(), ids=UNREAD_OUTPUT_CASES.keys())
+def test_a_gradient_through_an_unread_region_output_has_the_parameter_shape(body, declared):
+    source = f"import numpy as np\n\n\ndef f(W, x):\n{body}"
+    W = np.ones((2, 2))
+    for x in (0.1, 1.0):
+        _, g = generated(source, "W", declared)(W, x)
+        assert isinstance(g, np.ndarray) and g.shape == (2, 2), repr(g)
+        assert_checks(source, "W", {"W": W, "x": x}, declared)
