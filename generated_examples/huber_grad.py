@@ -41,8 +41,9 @@ def huber_backward(tape, dloss=1.0):
         # loss = delta * (abs(r) - 0.5 * delta)
         # kink policy: abs'(0) = 0 (the zero subgradient)
         dloss_dr_delta = dloss * delta
-        dloss_ddelta = -dloss_dr_delta * 0.5 + dloss * r_delta
-        dloss_dr = dloss_dr_delta * ((r > 0) - (r < 0))
+        neg_dloss_dr_delta = -dloss_dr_delta
+        dloss_ddelta = 0.5 * neg_dloss_dr_delta + dloss * r_delta
+        dloss_dr = dloss_dr_delta if r > 0 else neg_dloss_dr_delta if r < 0 else 0.0
     return dloss_dr, dloss_ddelta
 
 

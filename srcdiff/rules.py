@@ -105,9 +105,9 @@ defvjp("atanh", "x",    "g / (1 - x**2)")
 defvjp("erf",   "x",    "g * 2 / sqrt(pi) * exp(-x**2)")
 defvjp("erfc",  "x",    "-g * 2 / sqrt(pi) * exp(-x**2)")
 defvjp("hypot", "*xs",  "g * xi / ans if ans != 0 else 0.0", kink="hypot")
-defvjp("abs",   "x",    "g * ((x > 0) - (x < 0))", kink="abs")
-# fabs also reads NumPy scalars (x[0], np.sum(x)), whose comparisons are np.bool_, which NumPy
-# refuses to subtract as abs's rule does: fabs picks the sign with a condition instead.
+# The sign picked with a condition, not (x > 0) - (x < 0): for a NumPy scalar (np.float64 passed
+# in, x[0], np.sum(x)) the comparisons are np.bool_, which NumPy refuses to subtract.
+defvjp("abs",   "x",    "g if x > 0 else -g if x < 0 else 0.0", kink="abs")
 defvjp("fabs",  "x",    "g if x > 0 else -g if x < 0 else 0.0", kink="abs")
 # max/min route the gradient to the winning argument; ``wins`` is built per argument by reverse.
 defvjp("max",   "*xs",  "g if wins else 0.0", kink="max")

@@ -351,3 +351,16 @@ def test_a_gradient_through_an_unread_region_output_has_the_parameter_shape(body
         _, g = generated(source, "W", declared)(W, x)
         assert isinstance(g, np.ndarray) and g.shape == (2, 2), repr(g)
         assert_checks(source, "W", {"W": W, "x": x}, declared)
+
+
+# ---- abs in scalar code, called with NumPy scalars ---------------------------------------------
+# (noticed beside FABS_SIGN) abs's rule wrote the sign as (x > 0) - (x < 0) too: a scalar
+# function's gradient called with np.float64 values (an element of an array) raised TypeError.
+
+
+def test_abs_of_numpy_scalars_in_scalar_code():
+    source = "def f(x, y):\n    return abs(x - y) * x\n"
+    _, g = generated(source, "x")(np.float64(2.0), np.float64(0.5))
+    assert g == 3.5  # |x - y| + x sign(x - y)
+    _, g = generated(source, "x")(np.float64(0.5), np.float64(2.0))
+    assert g == 1.0  # 1.5 - 0.5
