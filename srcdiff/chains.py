@@ -170,7 +170,7 @@ def simplify_chain(chain: Chain, active: set[Var]) -> bool:
         if x not in active:
             continue
         raw = sp.diff(total, sym(x))
-        best, candidates = _rewrite(raw, chain, expr_of, sym, as_expr)
+        best, candidates = _rewrite(raw, chain, expr_of, sym, active)
         if best is None:
             return False
         chain.derivatives[x] = best
@@ -185,7 +185,7 @@ def _cost(c: sp.Expr, chain: Chain) -> tuple[int, int]:
 
 
 def _rewrite(
-    raw: sp.Expr, chain: Chain, expr_of: dict[Var, sp.Expr], sym, as_expr
+    raw: sp.Expr, chain: Chain, expr_of: dict[Var, sp.Expr], sym, active: set[Var]
 ) -> tuple[sp.Expr | None, list[sp.Expr]]:
     """The derivative in the cheapest form found, in terms of values the forward pass stored.
 
@@ -205,8 +205,12 @@ def _rewrite(
     for n in reversed(chain.nodes):
         simple = simple.subs(expr_of[n.out], sym(n.out))
     candidates.append(simple)
+    # Only active inputs: solving for another one is of no use, and sympy may never return
+    # (W_1 = exp(tanh(s + 0.5)) * W solved for s grows without bound).
     active_inputs = [
-        s for s in raw.free_symbols if s in chain.symbols and chain.symbols[s] in chain.inputs
+        s
+        for s in raw.free_symbols
+        if s in chain.symbols and chain.symbols[s] in chain.inputs and chain.symbols[s] in active
     ]
     for u in active_inputs:
         for n in chain.nodes:
