@@ -21,20 +21,22 @@ def rnn_forward(Wx, Wh, b, h, X):
         h = h_2
     J = 0.5 * np.sum(h**2)
     # Tape: the values the backward pass reads, stored once here.
+    #   Wx: read by the backward loop
     #   Wh: read by the backward loop
+    #   b: read by the backward loop
     #   X: read by the backward loop
     #   h_steps: read by the backward loop
     #   h: read by dJ_dh
-    return J, (Wh, X, h_steps, h)
+    return J, (Wx, Wh, b, X, h_steps, h)
 
 
 def rnn_backward(tape, dJ=1.0):
     """Gradient of J with respect to Wx, Wh, b, h, given the upstream gradient dJ."""
-    Wh, X, h_steps, h = tape
+    Wx, Wh, b, X, h_steps, h = tape
     # J = 0.5 * np.sum(h**2)
     dJ_dh = dJ * h
     # for x_t in X:
-    dJ_db = 0.0
+    dJ_db = np.zeros_like(b)
     dJ_dWx_x_t_Wh_h_rows = []
     h_rows = []
     for x_t, (h, h_2) in zip(reversed(X), reversed(h_steps)):

@@ -25,20 +25,22 @@ def rnn_loss_forward(Wx, Wh, b, h, X, Y):
         J = J + np.sum(h_2_Y_t**2)
         h = h_2
     # Tape: the values the backward pass reads, stored once here.
+    #   Wx: read by the backward loop
     #   Wh: read by the backward loop
+    #   b: read by the backward loop
     #   X_shape_item: read by the backward loop
     #   h_steps: read by the backward loop
     #   h: read by dJ_dh
-    return J, (Wh, X_shape_item, h_steps, h)
+    return J, (Wx, Wh, b, X_shape_item, h_steps, h)
 
 
 def rnn_loss_backward(tape, dJ=1.0):
     """Gradient of J with respect to Wx, Wh, b, h, given the upstream gradient dJ."""
-    Wh, X_shape_item, h_steps, h = tape
+    Wx, Wh, b, X_shape_item, h_steps, h = tape
     # for t in range(X.shape[0]):
     dJ_dh = np.zeros_like(h)
     dJ_dJ = dJ
-    dJ_db = 0.0
+    dJ_db = np.zeros_like(b)
     dJ_dWx_X_t_Wh_rows = []
     X_item_rows = []
     h_rows = []

@@ -25,24 +25,26 @@ def rnn_states_forward(Wx, Wh, b, h, X, Y):
     H_Y = H - Y
     J = np.sum(H_Y**2)
     # Tape: the values the backward pass reads, stored once here.
+    #   Wx: read by the backward loop
     #   Wh: read by the backward loop
+    #   b: read by the backward loop
     #   X: read by the backward loop
     #   h_steps: read by the backward loop
     #   h: read by dJ_dh
     #   H_Y: read by dJ_dH
-    return J, (Wh, X, h_steps, h, H_Y)
+    return J, (Wx, Wh, b, X, h_steps, h, H_Y)
 
 
 def rnn_states_backward(tape, dJ=1.0):
     """Gradient of J with respect to Wx, Wh, b, h, given the upstream gradient dJ."""
-    Wh, X, h_steps, h, H_Y = tape
+    Wx, Wh, b, X, h_steps, h, H_Y = tape
     # J = np.sum((H - Y) ** 2)
     dJ_dH = dJ * 2 * H_Y
     # H = np.stack(hs)
     dJ_dhs = dJ_dH
     # for x_t in X:
     dJ_dh = np.zeros_like(h)
-    dJ_db = 0.0
+    dJ_db = np.zeros_like(b)
     dJ_dWx_x_t_Wh_h_rows = []
     h_rows = []
     for x_t, (h, h_2), dJ_dhs_t in zip(

@@ -689,7 +689,8 @@ class RegionPrinter:
                 left, right = (self.rows_of(a, rows, lines, accumulate, d, n, grad) for a in d.args)
                 products.append((acc_name, left, right, self.zeros(param, body)))
                 continue
-            lines.append(f"{acc_name} = 0.0")
+            start = self.zeros(param, body) if body.function.numpy else "0.0"
+            lines.append(f"{acc_name} = {start}")
             if isinstance(g, Var):
                 where = defs[g].stmt if g in defs else None
                 accumulate.append(Node(acc, "add", (acc, g), where, (("accumulate", True),)))
@@ -926,8 +927,11 @@ class RegionPrinter:
         """A buffer of zeros for an adjoint summed in place: np.zeros_like where the parameter's
         shape was declared (an array of the parameter's dtype), else the shape-generic helper."""
         declared = body.shapes or {}
-        if declared.get(next(p.name for p in body.function.params if p.var is like)):
+        shape = declared.get(next(p.name for p in body.function.params if p.var is like))
+        if shape:
             return f"{self.printer.module('numpy')}.zeros_like({self.namer.name(like)})"
+        if shape == ():  # a declared scalar
+            return "0.0"
         helper = getattr(self.printer, "helper", None)
         name = helper("unbroadcast") if helper else "unbroadcast"
         if not helper:

@@ -65,10 +65,12 @@ def apply_prim(prim: str, args: Sequence[Any], params: Mapping[str, Any]) -> Any
         return _OPERATORS[prim](*args)
     if p.kind in ("unop", "compare") and p.evaluate is not None:
         return p.evaluate(*args)
-    if p.kind == "and":
+    if prim == "not":
+        return not args[0]
+    if p.kind == "and":  # and, or: Python's own, which return an operand
         value = args[0]
         for a in args[1:]:
-            value = value and a
+            value = (value or a) if prim == "or" else (value and a)
         return value
     if p.kind == "select":
         cond, yes, no = args

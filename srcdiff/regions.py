@@ -179,6 +179,10 @@ def differentiate_region(
             else:
                 step.append(v)
         grad.step_tapes.append(step)
+    if region.kind != "if" and region.bodies[-1].numpy:
+        # The adjoint of an array a loop only reads is summed from zeros of its shape, so that a
+        # loop running no iteration still gives it its shape: the backward pass reads the array.
+        read |= {region.inputs[j] for j in grad.returned if region.inputs[j] in invariant_names}
     grad.invariants = [j for j, name in enumerate(region.inputs) if name in read]
     if checkpoint and region.kind == "for" and any(grad.step_tapes) and wrt:
         grad.checkpoint = checkpoint

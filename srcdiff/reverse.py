@@ -483,9 +483,9 @@ class _Reverse:
         )
 
     def zero_seed(self, node: Node, grad: RegionGrad, k: int, inputs: tuple[Atom, ...]) -> Atom:
-        """The seed of a region's output that nothing after the region reads: 0.0, or zeros of
-        the value the output starts from (a loop's carried W, an if's W) where a body hands the
-        seed on as an input's gradient (``W = W``, or ``dW = seed + a reduction's scalar``):
+        """The seed of a region's output that nothing after the region reads: 0.0, or zeros like
+        the output (a loop's carried W, an if's W) where the seed may be handed on as an input's
+        gradient (a loop running no iteration, ``W = W``, ``dW = seed + a reduction's scalar``):
         that gradient must have W's exact shape, and 0.0 has none."""
         region = node.param("region")
         name = region.outputs[k]
@@ -494,8 +494,10 @@ class _Reverse:
         start = inputs[region.inputs.index(name)]
         if not (isinstance(start, Var) and start in self.active):
             return Const(0.0)
+        # A loop that runs no iteration hands every seed on: its carried inputs' gradients.
         bodies = [p for p in grad.programs if p is not None and p.seeds is not None]
-        if not any(seed_handed_on(p, p.seeds[k]) for p in bodies):  # type: ignore[index]
+        handed_on = any(seed_handed_on(p, p.seeds[k]) for p in bodies)  # type: ignore[index]
+        if region.kind == "if" and not handed_on:
             return Const(0.0)
         # Zeros like the output itself (the value after the region, which the forward keeps
         # under its carried name), else like the value it started from.

@@ -482,6 +482,25 @@ def f(W, x):
     assert "), df_dhs_t in zip(reversed(h_steps), reversed(df_dhs)):" in text
 
 
+def test_an_rnn_over_no_steps_gives_zeros_of_every_shape():
+    # A loop that runs no iteration: every gradient is zeros of its parameter's shape, including
+    # the weights whose sum of outer products is deferred to one product after the loop (whose
+    # zeros read the parameter from the tape) and the bias summed in place.
+    path = Path(__file__).resolve().parent.parent / "generated_examples" / "rnn_sequence.py"
+    source = path.read_text(encoding="utf-8")
+    shapes = "Wx=(H, D), Wh=(H, H), b=(H,), h=(H,), X=(T, D), Y=(T, H)"
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=s) for s in ((3, 2), (3, 3), (3,), (3,))]
+    for declared in (None, shapes):
+        generated, _, _ = run(source, "Wx,Wh,b,h", declared)
+        value, grads = generated["rnn_loss_value_and_grad"](
+            *args, np.zeros((0, 2)), np.zeros((0, 3))
+        )
+        assert value == 0.0
+        for g, a in zip(grads, args):
+            assert isinstance(g, np.ndarray) and g.shape == a.shape and not g.any()
+
+
 def test_the_carried_value_itself_appended():
     # Found by a helper's fuzz run: the append was printed before the carried value took over
     # the carried name, so it read a name (h_2) the loop never assigned.
