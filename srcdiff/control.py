@@ -359,6 +359,8 @@ class ControlLowering:
     def if_expression(self: Lowerer, node: ast.IfExp) -> Atom:  # type: ignore[misc]
         """``a if c else b``: an if statement assigning one value, so only one side runs."""
         cond = self.condition(node.test)
+        if self.inline_condition:  # printed as written, in a while header: Python runs one side
+            return self.emit("select", (cond, self.expr(node.body), self.expr(node.orelse)))
         name = "sel"
         reads = [n for n in _loaded_names([node.body, node.orelse]) if n in self.env]
         region = Region("if", [], reads, [name], [], 1, "", f"{ast.unparse(node)}")
@@ -453,6 +455,7 @@ class ControlLowering:
             params.append(Param(name, var))
         child.stmt = self.stmt
         if condition:
+            child.inline_condition = True  # a while loop's test, printed in its header
             result: Atom = child.condition(statements[0])
         elif value_of is not None:  # a conditional expression's side
             side = child.expr(statements[0])

@@ -418,6 +418,9 @@ class Lowerer(ControlLowering, ArrayLowering, SharedArrays):
         self.collect_into: set[str] = set()
         self.collected: dict[str, Atom] = {}
         self.collected_lists: set[Var] = set()
+        # A while loop's condition, printed into its header as one expression and never
+        # differentiated: a conditional expression there is a select, not an if region.
+        self.inline_condition = False
 
     # -- structure ------------------------------------------------------------------------
 
