@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=50, help="programs per hypothesis run")
     p.add_argument("--mode", choices=["scalar", "array"], help="only this kind of program")
     p.add_argument(
+        "--control",
+        choices=["with", "without"],
+        help="only programs with control flow (branches, loops, conditional expressions, lists), "
+        "or only programs without (default: both, half each)",
+    )
+    p.add_argument(
         "--oracle", choices=["auto", "autograd", "jax", "none"], default="auto", help="AD oracle"
     )
     p.add_argument("--strict", action="store_true", help="fail on the known bugs of known.py too")
@@ -49,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         shrink=not args.no_shrink,
         shrink_seconds=args.shrink_seconds,
         mode=args.mode,
+        control={"with": True, "without": False, None: None}[args.control],
         progress=progress,
         strict=args.strict,
         max_failures=args.max_failures,

@@ -6,12 +6,15 @@ For a program and the points drawn for it:
    instrumented rendering, see ``margins.py``); otherwise the next point is tried, and when none
    of them is usable the program is skipped with the reason;
 2. ``compile_source`` (a ``SrcdiffError`` means srcdiff refuses the program: counted, not a
-   failure; any other exception is a crash, a failure);
+   failure; any other exception is a crash, a failure; so is taking longer than
+   ``COMPILE_SECONDS``, where the run would otherwise wait, or run out of memory, for good);
 3. the generated ``value_and_grad`` at the point: it must not raise, must not write into its
    inputs, must reproduce the original's value, and must follow the shape convention;
 4. ``srcdiff.check.check_gradient`` against the original (two-sided central differences, float64
    tolerances) where central differences can see the slope at all (``well_conditioned``);
-5. an independent AD system (``oracle.py``), when one is importable, at the same point.
+5. an independent AD system (``oracle.py``), when one is importable, at the same point;
+6. for a program with a for loop, its gradient generated with ``checkpoint_every=2`` (segments of
+   two iterations run forward again in the backward pass): the same value, the same gradients.
 
 Every failure raises ``FuzzFailure`` carrying what reproduces it: the source, the point, --wrt,
 --shapes and the mismatch.
@@ -19,7 +22,11 @@ Every failure raises ``FuzzFailure`` carrying what reproduces it: the source, th
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
+import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,13 +38,49 @@ from srcdiff.api import compile_source, load_generated
 from srcdiff.check import check_gradient
 from srcdiff.errors import SrcdiffError
 
-from .margins import KINK_MARGIN, SINGULAR_MARGIN, Margins
+from .margins import JUMP_MARGIN, KINK_MARGIN, SINGULAR_MARGIN, Margins
 from .oracle import Oracle, OracleUnsupported
 from .programs import Program, format_point
 
 MAX_VALUE = 1e8  # beyond this the point is too far out for float64 differences to mean much
 ORACLE_TOLERANCE = 1e-6
 VALUE_AGREEMENT = 1e-9  # the oracle's value against the original's, for its gradient to count
+CHECKPOINT_AGREEMENT = 1e-9  # checkpointed gradients: the same sums, maybe in another order
+COMPILE_SECONDS = 10.0  # generating a fuzz program's gradient takes well under a second
+
+
+class CompileTimeout(BaseException):
+    """``compile_source`` ran out of time (a BaseException, so no ``except Exception`` on the way
+    swallows it); the message names the srcdiff frames it was in."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Any:
+    """Raise ``CompileTimeout`` in the block after ``seconds`` (where SIGALRM is available, in
+    the main thread; elsewhere no limit)."""
+    if (
+        seconds is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        where = [
+            f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}"
+            for f in traceback.extract_stack(frame)
+            if "/srcdiff/" in f.filename.replace("\\", "/")
+        ]
+        raise CompileTimeout(f"no result after {seconds:g} s, in " + " < ".join(reversed(where)))
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 class FuzzFailure(AssertionError):
@@ -110,7 +153,7 @@ def _scalar(value: Any) -> float | None:
 
 def unusable(program: Program, point: dict[str, Any]) -> str | None:
     """Why ``point`` cannot be checked (None when it can): a domain error, a non-finite or huge
-    value, a kink or a singularity within its margin."""
+    value, a kink, a singularity or a branch switch within its margin."""
     margins = Margins()
     try:
         value = load(program.source(instrumented=True), program.name, margins.helpers())(
@@ -127,6 +170,8 @@ def unusable(program: Program, point: dict[str, Any]) -> str | None:
         return "near a kink"
     if margins.singular <= SINGULAR_MARGIN:
         return "near a singularity"
+    if margins.jump <= JUMP_MARGIN:
+        return "near a branch switch"
     return None
 
 
@@ -217,6 +262,43 @@ def compare(ours: list[Any], theirs: list[Any], wrt: list[str]) -> tuple[float, 
     return worst, where
 
 
+def _has_for_loop(source: str) -> bool:
+    return any(line.lstrip().startswith("for ") for line in source.splitlines())
+
+
+def _check_checkpointed(program, point, shapes, value, grads, fail, outcome) -> None:
+    """``--checkpoint-every 2`` computes what the plain gradient does (see step 6)."""
+    wrt = list(program.wrt)
+    try:
+        with time_limit(COMPILE_SECONDS):
+            gen = compile_source(
+                program.source(), wrt, function=program.name, shapes=shapes, checkpoint_every=2
+            )
+    except CompileTimeout as e:
+        raise fail("compile_source ran out of time (checkpoint_every=2)", str(e)) from None
+    except SrcdiffError as e:
+        outcome.notes.append(f"checkpointing refused: {e}".splitlines()[0][:120])
+        return
+    except Exception as e:
+        raise fail(
+            "crash in compile_source (checkpoint_every=2)", f"{type(e).__name__}: {e}"
+        ) from e
+    try:
+        module = load_generated(gen.text, f"{program.name}_grad")
+        value2, grads2 = getattr(module, f"{program.name}_value_and_grad")(**copy_point(point))
+    except Exception as e:
+        message = f"{type(e).__name__}: {e}"
+        raise fail("the checkpointed code (checkpoint_every=2) raised", message, gen.text) from e
+    grads2 = [grads2] if len(wrt) == 1 else list(grads2)
+    if not (value2 == value or (value2 != value2 and value != value)):
+        message = f"checkpointed forward {value2!r}, plain {value!r}"
+        raise fail("checkpointed value differs (checkpoint_every=2)", message, gen.text)
+    error, where = compare(grads2, grads, wrt)
+    if error > CHECKPOINT_AGREEMENT:
+        message = f"relative error {error:.3g} at {where.replace('oracle', 'plain')}"
+        raise fail("checkpointed gradient differs (checkpoint_every=2)", message, gen.text)
+
+
 def _close(a: Any, b: Any) -> bool:
     a, b = float(a), float(b)
     return a == b or abs(a - b) <= VALUE_AGREEMENT * max(abs(a), abs(b), 1.0)
@@ -256,7 +338,10 @@ def _check_case(program: Program, points: Iterable[dict[str, Any]], oracle: Orac
         )
 
     try:
-        gen = compile_source(source, wrt, function=program.name, shapes=shapes)
+        with time_limit(COMPILE_SECONDS):
+            gen = compile_source(source, wrt, function=program.name, shapes=shapes)
+    except CompileTimeout as e:
+        raise fail("compile_source ran out of time", str(e)) from None
     except SrcdiffError as e:
         return Outcome("refused", str(e).splitlines()[0].split(": ", 3)[-1][:100])
     except Exception as e:  # anything else is a crash of srcdiff
@@ -286,6 +371,8 @@ def _check_case(program: Program, points: Iterable[dict[str, Any]], oracle: Orac
         raise fail("shape convention", broken, gen.text)
 
     outcome = Outcome("checked")
+    if _has_for_loop(source):
+        _check_checkpointed(program, point, shapes, value, grads, fail, outcome)
     if well_conditioned(original, point, wrt):
         report = check_gradient(original, vag, point, wrt)
         if not report.passed:

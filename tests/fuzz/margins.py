@@ -8,6 +8,14 @@ and records the distance to the kink or singularity; the fuzzer then skips point
 ``KINK_MARGIN`` (relative) to a kink or ``SINGULAR_MARGIN`` (absolute) to a singularity, and draws
 another point, instead of checking a derivative that does not exist there.
 
+A branch condition (``if``, ``while``, a conditional expression) goes through ``_jgt``,
+``_jlt``, ``_jge`` or ``_jle``: where a nudge flips the branch the function jumps (or kinks), and
+neither central differences nor a derivative mean anything across the switch. Those record the
+distance to the switch, relative to the operands' scale, and points closer than ``JUMP_MARGIN``
+are skipped ("near a branch switch"). The margin is wide (2%) because the fuzzer's
+conditioning probe (``case.well_conditioned``) steps by 1e-3 of a value, and the condition moves
+by that step times its slope. Comparisons of integers (loop counters) never switch.
+
 The scalar helpers (``_abs``, ``_max``...) are the ones ``tests/test_programs_hypothesis.py`` has
 always used; the array helpers (``_kz``, ``_tie``...) work elementwise on scalars and arrays alike.
 """
@@ -21,6 +29,7 @@ import numpy as np
 
 KINK_MARGIN = 1e-3
 SINGULAR_MARGIN = 0.05
+JUMP_MARGIN = 0.02
 
 
 def _min_abs(a: Any) -> float:
@@ -34,6 +43,7 @@ class Margins:
     def __init__(self) -> None:
         self.kink = math.inf
         self.singular = math.inf
+        self.jump = math.inf
 
     def _kink(self, gap: float, scale: float) -> None:
         self.kink = min(self.kink, gap / max(1.0, abs(scale)))
@@ -48,8 +58,19 @@ class Margins:
     def _singular(self, distance: float) -> None:
         self.singular = min(self.singular, distance)
 
+    def _switch(self, a: Any, b: Any) -> None:
+        """A branch taken by comparing scalars ``a`` and ``b``: how near it is to switching."""
+        if isinstance(a, int) or isinstance(b, int):  # a counter, against an integral value:
+            fa, fb = float(a), float(b)  # never moves with the point
+            if fa.is_integer() and fb.is_integer():
+                return
+        fa, fb = float(a), float(b)
+        self.jump = min(self.jump, abs(fa - fb) / max(1.0, abs(fa), abs(fb)))
+
     def usable(self) -> bool:
-        return self.kink > KINK_MARGIN and self.singular > SINGULAR_MARGIN
+        return (
+            self.kink > KINK_MARGIN and self.singular > SINGULAR_MARGIN and self.jump > JUMP_MARGIN
+        )
 
     def helpers(self) -> dict:
         def _abs(a):
@@ -145,7 +166,18 @@ class Margins:
             self._singular(_min_abs(np.sqrt(np.sum(x * x, axis=axes))))
             return a
 
+        def _branch(op):
+            def record(a, b):
+                self._switch(a, b)
+                return op(a, b)
+
+            return record
+
         return {
+            "_jgt": _branch(lambda a, b: a > b),
+            "_jlt": _branch(lambda a, b: a < b),
+            "_jge": _branch(lambda a, b: a >= b),
+            "_jle": _branch(lambda a, b: a <= b),
             "_kz": _kz,
             "_tie": _tie,
             "_gt": _compare(lambda a, b: a > b),

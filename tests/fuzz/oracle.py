@@ -177,5 +177,9 @@ def find_oracle(preference: str = "auto") -> Oracle | None:
             if preference != "auto":
                 raise RuntimeError(f"--oracle {name}: {module} is not installed")
             continue
-        return BACKENDS[name]()
+        try:
+            return BACKENDS[name]()
+        except ImportError as e:  # autograd.scipy needs SciPy: the fuzz extra installs it
+            if preference != "auto":
+                raise RuntimeError(f"--oracle {name}: {e}") from None
     return None

@@ -8,39 +8,36 @@ scalar cost (``np.sum(r * c)`` with a weight ``c`` of ``r``'s shape, so a mispla
 pass, or a reduction). Each program also draws its ``--wrt`` (an ordered subset of its float
 parameters) and whether its shapes are declared (``--shapes``, with named or literal sizes).
 
+Half the programs (``control=True``) also have control flow, as srcdiff supports it: ``if``,
+``if``/``else`` and ``elif`` chains on comparisons of scalars (``np.sum(h) > 0.5``), conditional
+expressions, ``for`` loops over ``range`` (constant, or ``len(x)`` reading ``x[t]``), over the rows
+of a data array (``for x_t in X``), ``enumerate`` and ``zip``, ``while`` loops with a counter,
+values carried through loops (``h = np.tanh(U @ h + x_t)``), lists appended to once per
+iteration and stacked after the loop (or built outside loops), ``break``/``continue`` ending an
+if's branch in a loop, and ``return`` ending one in the main function (see "control flow" below
+for the rules that keep these valid and checkable).
+
 Generation is bottom-up with static shapes: every expression knows its shape (computed with NumPy
 on dummy arrays), so each operation only combines operands it accepts (broadcastable, matching
 inner dimensions, an axis that exists), and the program runs.
 
 Every operation is rendered twice: as written, and instrumented (``tests/fuzz/margins.py``), where
-each kink or singularity records how far the point is from it.
+each kink, singularity or branch condition records how far the point is from it.
 
 Extending: an operation is one ``@operation`` function, a statement kind one ``@statement``
-function, registered in ``OPERATIONS`` and ``STATEMENTS``. A statement returns an object with
-``lines(instrumented) -> list[str]`` (relative indentation: a block statement indents its body by
-four spaces) and binds its targets in the ``Scope`` it was drawn in; ``Scope.block`` draws a
-sequence of statements (a function's body, or a branch's or loop's body in a child scope from
-``Scope.child``), so branches and loops are one more ``@statement`` each. A sketch of ``if``::
-
-    @statement("if")
-    def _if(draw, scope):
-        a, b = _elementwise(draw, scope, 1, exactly(()), 2, scalar=True)
-        then, other = scope.child(), scope.child()
-        body, orelse = then.block(draw, 1, 3), other.block(draw, 1, 3)
-        for name in then.values.keys() & other.values.keys():  # bound on both paths
-            if then.values[name].shape == other.values[name].shape:
-                scope.bind(name, leaf(then.values[name]))
-        return If(a, b, body, orelse)  # lines(): "if a > b:" (instrumented "if _gt(a, b):",
-                                       # so points near the switch are drawn again), the
-                                       # indented body, "else:", the indented orelse
-
-and the runner, the checks and the known-bug registry need nothing new.
+function, registered in ``OPERATIONS`` and ``STATEMENTS`` (``control=True``: only in programs
+with control flow). A statement returns an object with ``lines(instrumented) -> list[str]``
+(relative indentation: a ``Block`` indents its body by four spaces) and binds its targets in the
+``Scope`` it was drawn in; ``Scope.block`` draws a sequence of statements (a function's body, or
+a branch's or loop's body in a child scope from ``Scope.child``, merged back with
+``Scope.merge``), so a branch or a loop is one more ``@statement`` (see ``_if``, ``_for``). The
+runner, the checks and the known-bug registry need nothing new.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -125,7 +122,15 @@ class Signature:
 
 @dataclass
 class Scope:
-    """What the statements of one function (or block) can see."""
+    """What the statements of one function (or block) can see.
+
+    A nested block (a branch's or a loop's body) draws in a ``child`` scope: it sees every value,
+    binds into copies, and ``merge`` brings back what holds after the block. Names of the
+    enclosing scopes (``outer``) keep their shape when a block rebinds them (a carried value has
+    one shape on every path and in every iteration); loop variables and counters are
+    ``readonly``; in a loop's body, arrays that exist before the loop (``loop_outer``) are never
+    written in place (the next iteration would see the write through any alias made in this one).
+    """
 
     mode: str  # "scalar": Python floats and math; "array": NumPy, and math on scalars
     m: str | None  # the name math goes by, None when it is not imported
@@ -137,21 +142,114 @@ class Scope:
     locals_pool: tuple[str, ...] = ()
     dims: tuple[int, ...] = ()
     last: str | None = None  # the name the latest statement bound
+    control: bool = False  # branches, loops, conditional expressions and lists may be drawn
+    nesting: int = 0  # how many blocks deep
+    outer: dict[str, Shape] = field(default_factory=dict)
+    readonly: frozenset[str] = frozenset()
+    loop: str | None = None  # the innermost loop: "for", "while" (counter stepped last),
+    # "while-first" (stepped first: continue is safe), "collect" (appends: no exits)
+    loop_outer: frozenset[str] = frozenset()
+    counters: tuple[str, ...] = ()  # int loop counters in scope (read as floats: see draw_leaf)
+    exits: list[frozenset[str]] = field(default_factory=list)  # deps of early returns (shared)
+    bound: set[str] = field(default_factory=set)  # names this block (re)binds
+    squashed: set[str] = field(default_factory=set)  # names whose latest value is bounded
+    stored: set[str] = field(default_factory=set)  # names this block binds, at any depth
+    no_fresh: bool = False  # binds no new name (the body of an if that exits)
+    taken: set[str] = field(default_factory=set)  # the function's unique names (shared)
+    iterated: set[str] = field(default_factory=set)  # arrays a loop iterates over (shared)
+    straight: list[bool] = field(default_factory=lambda: [False])  # (shared, see _exit)
+    body_level: int = 0  # the nesting of the innermost loop's body (0: the function's)
 
-    def child(self) -> Scope:
-        """A scope for a nested block: sees everything, binds into copies (merge them back)."""
-        return replace(self, values={k: replace(v) for k, v in self.values.items()})
+    def child(self, **changes: Any) -> Scope:
+        """A scope for a nested block: sees everything, binds into copies (``merge`` them back)."""
+        return replace(
+            self,
+            values={k: replace(v) for k, v in self.values.items()},
+            nesting=self.nesting + 1,
+            outer={k: v.shape for k, v in self.values.items()},
+            bound=set(),
+            squashed=set(self.squashed),
+            stored=set(),
+            **changes,
+        )
+
+    def merge(self, blocks: list[Scope], complete: bool) -> None:
+        """The values after ``blocks`` ran instead of the code in between: one of them ran
+        (``complete``: an if with its else), or maybe none (an if without else, a loop's body,
+        the body of an if that leaves the loop or the function). A name this scope had keeps
+        its shape; its dependencies are those of every path; it is owned only if owned on every
+        path. A new name survives only where every path binds it, with one shape (srcdiff
+        refuses to read the others, as it refuses a loop's locals after the loop)."""
+        for name, base in self.values.items():
+            paths = [b.values[name] for b in blocks] + ([] if complete else [base])
+            base.deps = frozenset().union(*(v.deps for v in paths))
+            base.owned = all(v.owned for v in paths)
+        if complete:
+            for name in blocks[0].values:
+                if name in self.values or any(name in b.readonly for b in blocks):
+                    continue
+                paths = [b.values.get(name) for b in blocks]
+                if all(v is not None and v.shape == paths[0].shape for v in paths):
+                    self.values[name] = Value(
+                        name,
+                        paths[0].shape,
+                        owned=all(v.owned for v in paths),
+                        deps=frozenset().union(*(v.deps for v in paths)),
+                    )
+        self.stored |= set().union(*(b.stored for b in blocks))
+        rebound = set().union(*(b.bound for b in blocks)) & set(self.values)
+        self.bound |= rebound
+        for name in rebound:
+            if complete and all(name in b.squashed for b in blocks):
+                self.squashed.add(name)
+            else:
+                self.squashed.discard(name)
+        if rebound:
+            self.last = max(rebound, key=list(self.values).index)
+
+    def can_rebind(self, name: str, shape: Shape | None) -> bool:
+        """Whether a statement of this block may bind ``name`` to a value of ``shape``."""
+        if name in self.readonly or name in self.iterated:
+            return False
+        return name not in self.outer or shape is None or self.outer[name] == shape
+
+    def in_place_ok(self, name: str) -> bool:
+        """Whether ``name`` may be written in place here (see the class docstring)."""
+        if name in self.readonly:
+            return False
+        return self.mode == "scalar" or name not in self.loop_outer
 
     def bind(self, name: str, expr: Expr) -> None:
-        for aliased in expr.views:
-            if aliased in self.values:
-                self.values[aliased].owned = False
+        self.alias(expr)
         self.values.pop(name, None)  # a rebound name moves to the end (most recent)
         self.values[name] = Value(name, expr.shape, owned=not expr.views, deps=expr.deps)
         self.last = name
+        self.bound.add(name)
+        self.stored.add(name)
+        self.squashed.discard(name)
+
+    def unique(self, base: str) -> str:
+        """A name used once in the function (a while loop's counter, a list)."""
+        name, k = base, 1
+        while name in self.taken:
+            name, k = f"{base}{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def alias(self, expr: Expr) -> None:
+        """What ``expr`` may alias is no longer owned (written in place, it would change too)."""
+        for aliased in expr.views:
+            if aliased in self.values:
+                self.values[aliased].owned = False
 
     def fresh(self) -> list[str]:
-        return [n for n in self.locals_pool if n not in self.values]
+        if self.no_fresh or self.straight[0]:
+            return []
+        return [
+            n
+            for n in self.locals_pool
+            if n not in self.values and n not in self.readonly and n not in self.counters
+        ]
 
     def add_index(self, draw: Any, bound: int, length: int | None = None) -> str | None:
         """An int array parameter with values in [0, bound) (shared when one fits)."""
@@ -203,42 +301,61 @@ class StatementKind:
     weight: int
     draw: Callable[[Any, Scope], Any]
     modes: frozenset[str]
+    control: bool  # drawn only in programs with control flow
 
 
 STATEMENTS: list[StatementKind] = []
 
 
-def statement(name: str, weight: int = 1, modes: tuple[str, ...] = ("scalar", "array")):
+def statement(
+    name: str, weight: int = 1, modes: tuple[str, ...] = ("scalar", "array"), control: bool = False
+):
     """Register a statement kind: ``draw(draw, scope)`` returns a statement (binding its targets
-    in ``scope``) or None when it does not apply."""
+    in ``scope``) or None when it does not apply. ``control``: only in programs drawn with
+    control flow (so a program without it is drawn as before control flow existed)."""
 
     def register(fn: Callable[[Any, Scope], Any]) -> Callable[[Any, Scope], Any]:
-        STATEMENTS.append(StatementKind(name, weight, fn, frozenset(modes)))
+        STATEMENTS.append(StatementKind(name, weight, fn, frozenset(modes), control))
         return fn
 
     return register
 
 
 def draw_statement(draw: Any, scope: Scope) -> Any:
-    kinds = [k for k in STATEMENTS for _ in range(k.weight) if scope.mode in k.modes]
+    kinds = [
+        k
+        for k in STATEMENTS
+        for _ in range(k.weight)
+        if scope.mode in k.modes and (scope.control or not k.control)
+    ]
     for _ in range(3):
         s = draw(st.sampled_from(kinds)).draw(draw, scope)
         if s is not None:
             return s
-    return None
+    return _assign(draw, scope)  # (a block's body is never empty)
 
 
-def _target(draw: Any, scope: Scope) -> str:
+def _target(draw: Any, scope: Scope, shape: Shape | None = None) -> str | None:
+    """A name to bind a value of ``shape`` to: a fresh one, or one the block may rebind."""
     fresh = scope.fresh()
     if fresh and draw(st.integers(0, 2)) > 0:
         return draw(st.sampled_from(fresh))
-    return draw(st.sampled_from(list(scope.values)))
+    names = [n for n in scope.values if scope.can_rebind(n, shape)]
+    if not names:
+        return draw(st.sampled_from(fresh)) if fresh else None
+    return draw(st.sampled_from(names))
 
 
 @statement("assign", weight=4)
-def _assign(draw: Any, scope: Scope) -> Assign:
+def _assign(draw: Any, scope: Scope) -> Assign | None:
     value = expression(draw, scope, 3)
-    target = _target(draw, scope)
+    target = _target(draw, scope, value.shape)
+    if target is None:  # no fresh name, none of this shape to rebind: rebind one with its shape
+        names = [n for n in scope.values if scope.can_rebind(n, scope.values[n].shape)]
+        if not names:
+            return None
+        target = draw(st.sampled_from(names))
+        value = expression(draw, scope, 3, exactly(scope.values[target].shape))
     scope.bind(target, value)
     return Assign((target,), (value,))
 
@@ -248,7 +365,11 @@ def _augmented(draw: Any, scope: Scope) -> AugAssign | None:
     # In place only where nothing else sees the array (never a parameter: that is the caller's).
     # Array programs: srcdiff cannot tell a scalar from an array without --shapes, so a scalar
     # counts as an array there.
-    names = [v.name for v in scope.values.values() if v.owned or scope.mode == "scalar"]
+    names = [
+        v.name
+        for v in scope.values.values()
+        if (v.owned or scope.mode == "scalar") and scope.in_place_ok(v.name)
+    ]
     if not names:
         return None
     return _augment(draw, scope, draw(st.sampled_from(names)))
@@ -260,7 +381,9 @@ def _augmented_view(draw: Any, scope: Scope) -> AugAssign | None:
     must refuse it or get it right, never compute something else."""
     params = {p.name for p in scope.params}
     names = [
-        v.name for v in scope.values.values() if not v.owned and v.shape and v.name not in params
+        v.name
+        for v in scope.values.values()
+        if not v.owned and v.shape and v.name not in params and scope.in_place_ok(v.name)
     ]
     if not names:
         return None
@@ -286,15 +409,24 @@ def _augment(draw: Any, scope: Scope, target: str) -> AugAssign | None:
             )
     scope.values[target].deps |= value.deps
     scope.last = target
+    scope.bound.add(target)
+    scope.stored.add(target)
+    scope.squashed.discard(target)
     return AugAssign(target, op, value)
 
 
 @statement("tuple")
 def _tuple(draw: Any, scope: Scope) -> Assign | None:
-    first = _target(draw, scope)
-    others = [n for n in scope.fresh() + list(scope.values) if n != first]
-    second = draw(st.sampled_from(others))
     values = (expression(draw, scope, 3), expression(draw, scope, 3))
+    first = _target(draw, scope, values[0].shape)
+    others = [
+        n
+        for n in scope.fresh() + list(scope.values)
+        if n != first and scope.can_rebind(n, values[1].shape)
+    ]
+    if first is None or not others:
+        return None
+    second = draw(st.sampled_from(others))
     scope.bind(first, values[0])
     scope.bind(second, values[1])
     return Assign((first, second), values)
@@ -302,13 +434,608 @@ def _tuple(draw: Any, scope: Scope) -> Assign | None:
 
 @statement("swap")
 def _swap(draw: Any, scope: Scope) -> Assign | None:
-    if len(scope.values) < 2:
+    names = [n for n in scope.values if n not in scope.readonly]
+    if len(names) < 2:
         return None
-    a, b = draw(st.lists(st.sampled_from(list(scope.values)), min_size=2, max_size=2, unique=True))
+    a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
     ea, eb = leaf(scope.values[a]), leaf(scope.values[b])
+    if not (scope.can_rebind(a, eb.shape) and scope.can_rebind(b, ea.shape)):
+        return None
     scope.bind(a, eb)
     scope.bind(b, ea)
     return Assign((a, b), (eb, ea))
+
+
+# ---- control flow -----------------------------------------------------------------------------
+#
+# Branches, loops, early exits and lists, as srcdiff supports them (README, "Loops, branches and
+# lists"). The rules that keep a program valid and checkable:
+#
+# - a block binds into a child scope; after it only what holds on every path survives (see
+#   ``Scope.merge``), a carried name keeps its shape, loop variables and counters are read-only;
+# - every loop ends: ``range`` of a small constant or of an array's length, the rows of a data
+#   array (never one in --wrt: srcdiff refuses to send a gradient into the iterated array), a
+#   ``while`` with a counter that its body steps;
+# - values carried through a loop stay bounded: an iteration ends by squashing (``tanh``...)
+#   each carried value it changed without a bound, so nested loops cannot overflow;
+# - each condition compares scalars through ``_jgt``... in the instrumented rendering, which
+#   records how far the point is from switching the branch (``margins.JUMP_MARGIN``): where a
+#   nudge flips a branch the function jumps, and the point is drawn again;
+# - break and continue end an if's branch in a loop's body (continue only where the counter of
+#   a while loop is stepped first); a list is appended to once per iteration at the top level of
+#   a loop's body without exits (and so has one row per iteration), then stacked after the loop;
+#   ``return`` ends an if's branch outside loops, in the main function.
+
+MAX_NESTING = 2  # blocks inside blocks inside the function's body
+THRESHOLDS = ["0.0", "0.5", "(-0.5)", "1.0", "(-1.0)", "1.5", "0.25"]
+BRANCH = {">": "_jgt", "<": "_jlt", ">=": "_jge", "<=": "_jle"}
+COUNTERS = ["i", "j", "l"]  # range loops, one per nesting level
+ENUMERATED = ["step", "step1", "step2"]
+ROWS = ["x_t", "r_t", "e_t"]
+ZIPPED = ["y_t", "z_t", "q_t"]
+DATA_NAMES = ["X", "Y", "Z", "S", "D"]
+SQUASH_ARRAY = ["{np}.tanh({0})", "{np}.sin({0})", "{np}.arctan({0})", "(0.5 * {np}.tanh({0}))"]
+SQUASH_SCALAR = ["{m}.tanh({0})", "{m}.sin({0})", "{m}.atan({0})"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """A simple statement as written and instrumented (``hs = []``, ``n = n + 1``, ``break``)."""
+
+    text: str
+    inst: str | None = None
+
+    def lines(self, instrumented: bool) -> list[str]:
+        return [self.inst if instrumented and self.inst is not None else self.text]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A compound statement: ``header`` (as written, instrumented), its body, and an ``else``
+    (a single ``if`` Block there is printed as ``elif``). ``before`` and ``after``: statements
+    that go with it (a list created before a loop, stacked after it)."""
+
+    header: tuple[str, str]
+    body: tuple[Any, ...]
+    orelse: tuple[Any, ...] = ()
+    before: tuple[Any, ...] = ()
+    after: tuple[Any, ...] = ()
+
+    def lines(self, instrumented: bool) -> list[str]:
+        out = [line for s in self.before for line in s.lines(instrumented)]
+        out += self._compound(instrumented)
+        out += [line for s in self.after for line in s.lines(instrumented)]
+        return out
+
+    def _compound(self, instrumented: bool) -> list[str]:
+        out = [self.header[1] if instrumented else self.header[0]]
+        out += ["    " + line for s in self.body for line in s.lines(instrumented)]
+        if len(self.orelse) == 1 and isinstance(self.orelse[0], Block):
+            inner = self.orelse[0]
+            if inner.header[0].startswith("if ") and not inner.before and not inner.after:
+                return out + [
+                    "el" + line if i == 0 else line
+                    for i, line in enumerate(inner._compound(instrumented))
+                ]
+        if self.orelse:
+            out.append("else:")
+            out += ["    " + line for s in self.orelse for line in s.lines(instrumented)]
+        return out
+
+
+def _scalar_operand(draw: Any, scope: Scope, depth: int) -> Expr:
+    """A scalar that depends on something: a value, an expression, in array programs often a
+    reduction of an array (``np.sum(h)``, ``h.mean()``)."""
+    arrays = [v for v in scope.values.values() if v.shape]
+    if scope.np and arrays and draw(st.booleans()):
+        a = expression(draw, scope, max(depth - 1, 0), lambda s: len(s) >= 1)
+        if a is not None:
+            kind = draw(st.sampled_from(["sum", "mean", "sum_method", "first"]))
+            if kind == "sum_method":
+                return Expr(f"{_atom(a.text)}.sum()", f"{_atom(a.inst)}.sum()", (), deps=a.deps)
+            if kind == "first":
+                index = "[" + ", ".join(["0"] * len(a.shape)) + "]"
+                return Expr(f"{_atom(a.text)}{index}", f"{_atom(a.inst)}{index}", (), deps=a.deps)
+            return Expr(
+                f"{scope.np}.{kind}({a.text})", f"{scope.np}.{kind}({a.inst})", (), deps=a.deps
+            )
+    e = expression(draw, scope, depth, exactly(()))
+    if e is None or not (e.deps or e.views):
+        scalars = [v for v in scope.values.values() if v.shape == ()]
+        if scalars:
+            return leaf(draw(st.sampled_from(scalars)))
+        if e is None:
+            return leaf_constant("0.5")
+    return e
+
+
+def _comparison(draw: Any, scope: Scope, depth: int) -> Expr:
+    if scope.counters and draw(st.integers(0, 5)) == 0:
+        left = leaf_constant(draw(st.sampled_from(scope.counters)))  # an int, as it is
+    else:
+        left = _scalar_operand(draw, scope, depth)
+    op = draw(st.sampled_from(sorted(BRANCH)))
+    if draw(st.integers(0, 2)) > 0:
+        right = leaf_constant(draw(st.sampled_from(THRESHOLDS)))
+    else:
+        right = _scalar_operand(draw, scope, depth - 1)
+    if right.text == left.text:  # x > x: always at the switch
+        right = leaf_constant(draw(st.sampled_from(THRESHOLDS)))
+    if draw(st.integers(0, 3)) == 0:
+        left, right = right, left  # a constant on the left, sometimes
+    return Expr(
+        f"{left.text} {op} {right.text}",
+        f"{BRANCH[op]}({left.inst}, {right.inst})",
+        (),
+        deps=left.deps | right.deps,
+    )
+
+
+def condition(draw: Any, scope: Scope, depth: int = 2) -> Expr:
+    """A truth value for if, while and conditional expressions: comparisons of scalars, now and
+    then combined with and, or, not (parenthesized, so it goes anywhere)."""
+    kind = draw(st.integers(0, 7))
+    if kind == 6:
+        c = _comparison(draw, scope, depth)
+        return Expr(f"(not {c.text})", f"(not {c.inst})", (), deps=c.deps)
+    if kind == 7:
+        a, b = _comparison(draw, scope, depth - 1), _comparison(draw, scope, depth - 1)
+        op = draw(st.sampled_from(["and", "or"]))
+        return Expr(
+            f"({a.text} {op} {b.text})", f"({a.inst} {op} {b.inst})", (), deps=a.deps | b.deps
+        )
+    return _comparison(draw, scope, depth)
+
+
+def _compound_ok(scope: Scope) -> bool:
+    return scope.nesting < MAX_NESTING and not scope.straight[0]
+
+
+def _squash_template(draw: Any, scope: Scope) -> str:
+    if scope.np is not None:
+        return draw(st.sampled_from(SQUASH_ARRAY))
+    return draw(st.sampled_from(SQUASH_SCALAR))
+
+
+def _squash(draw: Any, scope: Scope, names: set[str]) -> list[Assign]:
+    """``h = np.tanh(h)`` for each of ``names`` (in scope order) whose latest value this block
+    bound without a bound: the end of a loop's iteration."""
+    out = []
+    for name in [n for n in scope.values if n in names and n not in scope.squashed]:
+        value = leaf(scope.values[name])
+        template = _squash_template(draw, scope)
+        text, inst, deps = apply(template, scope, value)
+        squashed = Expr(text, inst, value.shape, deps=deps)
+        scope.bind(name, squashed)
+        scope.squashed.add(name)
+        out.append(Assign((name,), (squashed,)))
+    return out
+
+
+def _loop_body(
+    draw: Any, scope: Scope, body: Scope, before: list[Any] = (), after: list[Any] = ()
+) -> tuple[Any, ...]:
+    """A loop's body: ``before``, statements, ``after``, and the squashing of carried values."""
+    statements = [*before, *body.block(draw, 1, 2), *after]
+    statements += _squash(draw, body, body.bound & set(scope.values))
+    return tuple(statements)
+
+
+def _loop_scope(
+    scope: Scope, kind: str, targets: dict[str, Value], counters: tuple[str, ...] = ()
+) -> Scope:
+    body = scope.child(
+        readonly=scope.readonly | frozenset(targets) | frozenset(counters),
+        loop=kind,
+        loop_outer=frozenset(scope.values),
+        counters=scope.counters + counters,
+        straight=[False],
+        body_level=scope.nesting + 1,
+    )
+    for name, value in targets.items():
+        body.values[name] = value
+    return body
+
+
+@statement("if", weight=3, control=True)
+def _if(draw: Any, scope: Scope) -> Block | None:
+    """``if``, ``if``/``else``, ``if``/``elif``/``else``."""
+    if not _compound_ok(scope):
+        return None
+    return _if_chain(draw, scope, draw(st.integers(0, 4)))
+
+
+def _if_chain(draw: Any, scope: Scope, kind: int, elifs: int = 1) -> Block:
+    cond = condition(draw, scope)
+    then = scope.child()
+    body = then.block(draw, 1, 2)
+    if kind == 0:  # no else
+        scope.merge([then], complete=False)
+        return Block((f"if {cond.text}:", f"if {cond.inst}:"), tuple(body))
+    other = scope.child()
+    if kind == 1 and elifs > 0:  # elif: the else holds one if (with an else, or none)
+        orelse = [_if_chain(draw, other, draw(st.integers(0, 2)), elifs - 1)]
+    else:
+        orelse = other.block(draw, 1, 2)
+    if not _define_everywhere(draw, scope, (then, body), (other, orelse)):
+        scope.merge([then], complete=False)  # (the else's draws are lost, and harmless)
+        return Block((f"if {cond.text}:", f"if {cond.inst}:"), tuple(body))
+    scope.merge([then, other], complete=True)
+    return Block((f"if {cond.text}:", f"if {cond.inst}:"), tuple(body), tuple(orelse))
+
+
+def _define_everywhere(draw: Any, scope: Scope, *branches: tuple[Scope, list[Any]]) -> bool:
+    """srcdiff takes a new name both branches of an if bind (at any depth) for one the if
+    defines, and refuses it where a branch binds it only inside a nested loop or if (a valid
+    program: see test_fuzz_regressions.py, test_name_local_to_a_nested_block_in_one_branch).
+    Such a name gets a plain assignment at the end of the branches that lack one; False where
+    that cannot be done (after an exit nested in a branch, the end of the branch moves into the
+    exit's if), and the if is better drawn without its else."""
+    (a, _), (b, _) = branches
+    conflicts = [
+        name
+        for name in sorted((a.stored & b.stored) - set(scope.values))
+        if not (name in a.values and name in b.values)
+    ]
+    if conflicts and scope.straight[0]:
+        return False
+    for name in conflicts:
+        shapes = [s.values[name].shape for s, _ in branches if name in s.values]
+        for branch, statements in branches:
+            if name not in branch.values:
+                value = expression(draw, branch, 2, exactly(shapes[0]) if shapes else None)
+                if value is None:
+                    value = expression(draw, branch, 2)
+                branch.bind(name, value)
+                statements.append(Assign((name,), (value,)))
+    return True
+
+
+def _data(
+    draw: Any, scope: Scope, rows: int | None = None, other_than: str | None = None
+) -> Param | None:
+    """An array parameter to iterate over, never in --wrt: a float parameter turned into data
+    (when another one stays in --wrt), or a new data parameter whose rows have the shape of a
+    value in scope (so they combine with it)."""
+    if not scope.data or scope.np is None:
+        return None
+    floats = [p for p in scope.params if p.role == "float"]
+    data = {p.name for p in scope.params if p.role == "data"}
+
+    def intact(p: Param, deps: set[str]) -> bool:  # still (a function of) the caller's array
+        v = scope.values.get(p.name)
+        return v is not None and v.shape == p.shape and v.deps <= deps
+
+    usable = [
+        p
+        for p in scope.params
+        if p.role == "data"
+        and p.name != other_than
+        and intact(p, data)
+        and (rows is None or p.shape[0] == rows)
+    ]
+    if usable and draw(st.booleans()):
+        p = draw(st.sampled_from(usable))
+        scope.iterated.add(p.name)  # rebound later (in a later iteration), it could be active
+        return p
+    arrays = [
+        p
+        for p in floats
+        if p.shape
+        and p.name != other_than
+        and intact(p, {p.name})
+        and (rows is None or p.shape[0] == rows)
+    ]
+    if len(floats) > 1 and arrays and draw(st.integers(0, 2)) == 0:
+        p = draw(st.sampled_from(arrays))
+        k = scope.params.index(p)
+        scope.params[k] = replace(p, role="data")
+        scope.iterated.add(p.name)
+        return scope.params[k]
+    taken = {p.name for p in scope.params}
+    names = [n for n in DATA_NAMES if n not in taken]
+    if not names:
+        return None
+    inner = sorted({v.shape for v in scope.values.values() if len(v.shape) <= 1})
+    row = draw(st.sampled_from(inner)) if inner else ()
+    if rows is None:
+        rows = draw(st.integers(1, 4))
+    p = Param(names[0], (rows, *row), "data")
+    scope.params.append(p)
+    scope.values[p.name] = _value(p)
+    scope.iterated.add(p.name)
+    return p
+
+
+def _row_value(name: str, p: Param) -> Value:
+    return Value(name, p.shape[1:], owned=False, deps=frozenset([p.name]))
+
+
+@statement("for", weight=4, control=True)
+def _for(draw: Any, scope: Scope) -> Block | None:
+    """A for loop over ``range``, ``range(len(x))`` (reading ``x[t]``), the rows of a data
+    array, ``enumerate`` or ``zip``; sometimes collecting a list stacked after the loop."""
+    if not _compound_ok(scope):
+        return None
+    level = scope.nesting
+    if scope.np is None:  # scalar programs: no arrays to iterate over
+        kind = "range"
+    else:
+        kind = draw(st.sampled_from(["range", "len", "rows", "rows", "enumerate", "zip"]))
+    targets: dict[str, Value] = {}
+    counters: tuple[str, ...] = ()
+    first: list[Expr] = []
+    iterations: int
+    if kind == "range":
+        form = draw(st.integers(0, 3))
+        if form == 0:
+            iterations = draw(st.integers(0, 4))
+            head = f"range({iterations})"
+        elif form == 1:
+            start, iterations = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+            head = f"range({start}, {start + iterations})"
+        elif form == 2:
+            iterations = draw(st.integers(1, 3))
+            head = f"range(0, {2 * iterations}, 2)"
+        else:
+            iterations = draw(st.integers(1, 3))
+            head = f"range({iterations - 1}, -1, -1)"
+        counter = COUNTERS[level]
+        counters = (counter,)
+        header = f"for {counter} in {head}:"
+    elif kind == "len":
+        arrays = [v for v in scope.values.values() if v.shape]
+        if not arrays:
+            return None
+        v = draw(st.sampled_from(arrays))
+        iterations = v.shape[0]
+        counter = ENUMERATED[level]
+        form = draw(st.sampled_from([f"len({v.name})", f"{v.name}.shape[0]"]))
+        counters = (counter,)
+        header = f"for {counter} in range({form}):"
+        first = [
+            Expr(
+                f"{v.name}[{counter}]",
+                f"{v.name}[{counter}]",
+                v.shape[1:],
+                frozenset([v.name]),
+                v.deps,
+            )
+        ]
+    else:
+        p = _data(draw, scope)
+        if p is None:
+            return None
+        iterations = p.shape[0]
+        row = ROWS[level]
+        if kind == "rows":
+            header = f"for {row} in {p.name}:"
+            targets[row] = _row_value(row, p)
+        elif kind == "enumerate":
+            counter = ENUMERATED[level]
+            header = f"for {counter}, {row} in enumerate({p.name}):"
+            counters = (counter,)
+            targets[row] = _row_value(row, p)
+        else:
+            rows = p.shape[0] if draw(st.integers(0, 3)) else None
+            other = _data(draw, scope, rows, other_than=p.name)
+            if other is None or other.name == p.name:
+                return None
+            iterations = min(p.shape[0], other.shape[0])
+            second = ZIPPED[level]
+            header = f"for {row}, {second} in zip({p.name}, {other.name}):"
+            targets[row] = _row_value(row, p)
+            targets[second] = _row_value(second, other)
+    collect = scope.np is not None and iterations and draw(st.integers(0, 2)) == 0
+    body = _loop_scope(scope, "collect" if collect else "for", targets, counters)
+    before_body: list[Any] = []
+    for element in first:  # x_t = x[t]
+        name = _target(draw, body, element.shape)
+        if name is not None:
+            body.bind(name, element)
+            before_body.append(Assign((name,), (element,)))
+    before: list[Any] = []
+    after_loop: list[Any] = []
+    statements: tuple[Any, ...]
+    if collect:
+        listed = scope.unique("hs")
+        head_part = body.block(draw, 0, 1)
+        item = _float(expression(draw, body, 2))
+        body.alias(item)  # the list holds it: writing it in place would change the list
+        tail = body.block(draw, 0, 1)
+        statements = tuple(before_body + head_part) + (
+            Line(f"{listed}.append({item.text})", f"{listed}.append({item.inst})"),
+            *tail,
+        )
+        statements += tuple(_squash(draw, body, body.bound & set(scope.values)))
+        before.append(Line(f"{listed} = []"))
+    else:
+        statements = _loop_body(draw, scope, body, before_body)
+    scope.merge([body], complete=False)
+    _carried_deps(scope, body)
+    if collect:
+        shape = (iterations, *item.shape)
+        stacked = Expr(
+            f"{scope.np}.stack({listed})",
+            f"{scope.np}.stack({listed})",
+            shape,
+            deps=item.deps | _all_deps(body),
+        )
+        name = _target(draw, scope, shape)
+        if name is None:
+            return None
+        scope.bind(name, stacked)
+        after_loop.append(Assign((name,), (stacked,)))
+    return Block((header, header), statements, before=tuple(before), after=tuple(after_loop))
+
+
+def _all_deps(scope: Scope) -> frozenset[str]:
+    return frozenset().union(*(v.deps for v in scope.values.values()))
+
+
+def _carried_deps(scope: Scope, body: Scope) -> None:
+    """A later iteration reads what an earlier one bound: what a loop rebinds may depend on
+    anything its body saw (an over-estimate: it only steers the choice of --wrt)."""
+    everything = _all_deps(body)
+    for name in body.bound & set(scope.values):
+        scope.values[name].deps |= everything
+
+
+@statement("while", weight=2, control=True)
+def _while(draw: Any, scope: Scope) -> Block | None:
+    """``n = 0; while n < K [and <condition>]:`` with the counter stepped first or last."""
+    if not _compound_ok(scope):
+        return None
+    counter = scope.unique("n")
+    bound = draw(st.integers(0, 4))
+    first = draw(st.booleans())
+    step_text = draw(st.sampled_from([f"{counter} = {counter} + 1", f"{counter} += 1"]))
+    step = Line(step_text)
+    body = _loop_scope(scope, "while-first" if first else "while", {}, (counter,))
+    test = Expr(f"{counter} < {bound}", f"{counter} < {bound}", ())
+    if draw(st.integers(0, 3)) == 0:  # the condition reads data too
+        c = condition(draw, scope, 1)
+        test = Expr(f"{test.text} and {c.text}", f"{test.inst} and {c.inst}", ())
+    statements = _loop_body(draw, scope, body, [step] if first else [], [] if first else [step])
+    scope.merge([body], complete=False)
+    _carried_deps(scope, body)
+    header = (f"while {test.text}:", f"while {test.inst}:")
+    return Block(header, statements, before=(Line(f"{counter} = 0"),))
+
+
+@statement("exit", weight=3, control=True)
+def _exit(draw: Any, scope: Scope) -> Block | None:
+    """``if <condition>: ...; break`` (or continue) in a loop's body, or ``...; return v`` in
+    the main function's body, outside loops."""
+    if scope.loop == "collect":
+        return None
+    if scope.loop is None:
+        if not scope.data or draw(st.booleans()):
+            return None  # helpers return once, at the end
+        word = "return"
+    else:
+        words = ["break", "continue"] if scope.loop != "while" else ["break"]
+        word = draw(st.sampled_from(words))
+    cond = condition(draw, scope)
+    # srcdiff moves what follows the exit into the other branch of the if, and into the other
+    # branches of every if around it in the loop's (the function's) body: a new name bound on
+    # both sides, or bound in a nested block of what follows, makes it refuse the program (see
+    # _define_everywhere). So the exit's body binds no new name, and after an exit inside an if
+    # the rest of that body is straight-line code that binds no new name either.
+    then = scope.child(no_fresh=True)
+    body = then.block(draw, 0, 1)
+    if scope.nesting != scope.body_level:
+        scope.straight[0] = True
+    if word == "return":
+        value = _scalar_operand(draw, then, 2)
+        scope.exits.append(value.deps)
+        last = Line(f"return {value.text}", f"return {value.inst}")
+    else:
+        # leaving now skips the end of the iteration, where carried values are squashed
+        body += _squash(draw, then, then.bound & set(scope.loop_outer))
+        last = Line(word)
+    scope.merge([then], complete=False)
+    return Block((f"if {cond.text}:", f"if {cond.inst}:"), (*body, last))
+
+
+@statement("recurrence", weight=3, control=True)
+def _recurrence(draw: Any, scope: Scope) -> Assign | None:
+    """In a loop's body, a carried value updated from itself: ``h = np.tanh(W @ h + x_t)``,
+    ``h = np.sin(a * h + b)``, ``J = J + np.tanh(...)`` (an accumulator)."""
+    if scope.loop is None:
+        return None
+    names = [n for n in scope.values if n in scope.loop_outer and scope.can_rebind(n, None)]
+    if not names:
+        return None
+    h = leaf(scope.values[draw(st.sampled_from(names))])
+    shape = h.shape
+    kind = draw(st.sampled_from(["affine", "matrix", "matrix", "accumulate"]))
+    b = expression(draw, scope, 2, fits_into(shape))
+    if b is None:
+        return None
+    squash = _squash_template(draw, scope)
+    if kind == "accumulate":
+        text, inst, deps = apply(
+            f"({{0}} + {squash.format('{1}', np='{np}', m='{m}')})", scope, h, b
+        )
+        value = Expr(text, inst, shape, deps=deps)
+    else:
+        if kind == "matrix" and scope.np is not None and len(shape) == 1 and scope.data:
+            a = _square(draw, scope, shape[0])
+            text, inst, deps = apply("({0} @ {1} + {2})", scope, a, h, b)
+        else:
+            a = expression(draw, scope, 1, fits_into(shape))
+            if a is None:
+                return None
+            text, inst, deps = apply("({0} * {1} + {2})", scope, a, h, b)
+        inner = Expr(text, inst, shape, deps=deps)
+        text, inst, deps = apply(squash, scope, inner)
+        value = Expr(text, inst, shape, deps=deps)
+    scope.bind(h.text, value)
+    scope.squashed.add(h.text)
+    return Assign((h.text,), (value,))
+
+
+def _square(draw: Any, scope: Scope, n: int) -> Expr:
+    """A value of shape (n, n): one in scope, or a new float parameter (a recurrent weight)."""
+    square = [v for v in scope.values.values() if v.shape == (n, n)]
+    if square and draw(st.booleans()):
+        return leaf(draw(st.sampled_from(square)))
+    taken = {p.name for p in scope.params} | set(scope.values)
+    name = next(x for x in ("U", "Wh", "R", "M", "Q", "U2", "U3", "U4") if x not in taken)
+    p = Param(name, (n, n))
+    scope.params.append(p)
+    return leaf(_value(p))
+
+
+@statement("list", weight=1, modes=("array",), control=True)
+def _list(draw: Any, scope: Scope) -> Block | None:
+    """A list outside loops: ``parts = []``, two or three appends, ``P = np.stack(parts)``."""
+    if scope.no_fresh or scope.straight[0]:
+        return None  # a new name (see _exit)
+    first = _float(expression(draw, scope, 2))
+    items = [first]
+    for _ in range(draw(st.integers(1, 2))):
+        e = expression(draw, scope, 2, exactly(first.shape))
+        if e is None:
+            return None
+        items.append(_float(e))
+    for e in items:
+        scope.alias(e)
+    listed = scope.unique("parts")
+    axis = draw(st.sampled_from([0, 0, -1])) if first.shape else 0
+    shape = np.shape(np.stack([dummy(first.shape)] * len(items), axis=axis))
+    kw = "" if axis == 0 else f", axis={axis}"
+    stacked = Expr(
+        f"{scope.np}.stack({listed}{kw})",
+        f"{scope.np}.stack({listed}{kw})",
+        tuple(shape),
+        deps=frozenset().union(*(e.deps for e in items)),
+    )
+    name = _target(draw, scope, stacked.shape)
+    if name is None:
+        return None
+    lines = [Line(f"{listed} = []")]
+    lines += [Line(f"{listed}.append({e.text})", f"{listed}.append({e.inst})") for e in items]
+    scope.bind(name, stacked)
+    lines.append(Assign((name,), (stacked,)))
+    return Sequence(tuple(lines))
+
+
+def _float(e: Expr) -> Expr:
+    """A list item that is a float: np.stack of int constants is an int array (which ``+= 0.5``
+    cannot write into)."""
+    if e.shape or e.deps or e.views:
+        return e
+    return replace(e, text=f"({e.text} + 0.0)", inst=f"({e.inst} + 0.0)")
+
+
+@dataclass(frozen=True)
+class Sequence:
+    statements: tuple[Any, ...]
+
+    def lines(self, instrumented: bool) -> list[str]:
+        return [line for s in self.statements for line in s.lines(instrumented)]
 
 
 # ---- expressions ------------------------------------------------------------------------------
@@ -320,17 +1047,21 @@ class Operation:
     weight: int
     draw: Callable[[Any, Scope, int, Fits], Expr | None]
     modes: frozenset[str]
+    control: bool  # drawn only in programs with control flow
 
 
 OPERATIONS: list[Operation] = []
 
 
-def operation(name: str, weight: int = 1, modes: tuple[str, ...] = ("array",)):
+def operation(
+    name: str, weight: int = 1, modes: tuple[str, ...] = ("array",), control: bool = False
+):
     """Register an operation: ``draw(draw, scope, depth, fits)`` returns an expression (its
-    operands drawn at ``depth``) or None when it does not apply; ``fits`` constrains the shape."""
+    operands drawn at ``depth``) or None when it does not apply; ``fits`` constrains the shape.
+    ``control``: only in programs drawn with control flow."""
 
     def register(fn):
-        OPERATIONS.append(Operation(name, weight, fn, frozenset(modes)))
+        OPERATIONS.append(Operation(name, weight, fn, frozenset(modes), control))
         return fn
 
     return register
@@ -347,6 +1078,11 @@ def leaf_constant(text: str) -> Expr:
 def draw_leaf(draw: Any, scope: Scope, fits: Fits = None) -> Expr | None:
     candidates = [v for v in scope.values.values() if fits is None or fits(v.shape)]
     constant_ok = fits is None or fits(())
+    if constant_ok and scope.counters and draw(st.integers(0, 4)) == 0:
+        # a loop counter, as a float: an int would make np.stack of the values an int array
+        counter = draw(st.sampled_from(scope.counters))
+        form = draw(st.sampled_from(["({0} + 0.5)", "(0.5 * {0})", "({0} * 1.0)"]))
+        return Expr(form.format(counter), form.format(counter), ())
     if constant_ok and (not candidates or draw(st.integers(0, 4)) == 0):
         return leaf_constant(draw(st.sampled_from(CONSTANTS)))
     if not candidates:
@@ -359,7 +1095,12 @@ def expression(draw: Any, scope: Scope, depth: int, fits: Fits = None) -> Expr |
 
     None only when ``fits`` admits no shape in reach (no value of a matching shape)."""
     if depth > 0 and draw(st.integers(0, 3)) > 0:
-        ops = [o for o in OPERATIONS for _ in range(o.weight) if scope.mode in o.modes]
+        ops = [
+            o
+            for o in OPERATIONS
+            for _ in range(o.weight)
+            if scope.mode in o.modes and (scope.control or not o.control)
+        ]
         for _ in range(3):
             e = draw(st.sampled_from(ops)).draw(draw, scope, depth - 1, fits)
             if e is not None and (fits is None or fits(e.shape)):
@@ -812,6 +1553,26 @@ def _like(draw, scope, depth, fits):
     return _result(*apply(template, scope, *ops), broadcast(*(o.shape for o in ops)))
 
 
+@operation("conditional", weight=2, modes=("scalar", "array"), control=True)
+def _conditional(draw, scope, depth, fits):
+    """``(a if <condition> else b)``: only the side that runs is evaluated; both have one shape
+    (the result's shape must not depend on the branch)."""
+    a = expression(draw, scope, depth, fits)
+    if a is None:
+        return None
+    b = expression(draw, scope, depth, exactly(a.shape))
+    if b is None:
+        return None
+    c = condition(draw, scope, 1)
+    return _result(
+        f"({a.text} if {c.text} else {b.text})",
+        f"({a.inst} if {c.inst} else {b.inst})",
+        a.deps | b.deps,
+        a.shape,
+        a.views | b.views,
+    )
+
+
 # ---- functions and programs -------------------------------------------------------------------
 
 
@@ -925,8 +1686,9 @@ def _helper(draw: Any, base: Scope, index: int, shapes: list[Shape]) -> tuple[Fu
         helpers=list(base.helpers),
         params=params,
         locals_pool=base.locals_pool,
+        control=base.control,
     )
-    body = scope.block(draw, 0, 3)
+    body = scope.block(draw, 0, 2 if scope.control else 3)
     if scope.last is not None and draw(st.booleans()):
         result = leaf(scope.values[scope.last])
     else:
@@ -936,10 +1698,13 @@ def _helper(draw: Any, base: Scope, index: int, shapes: list[Shape]) -> tuple[Fu
 
 
 @st.composite
-def programs(draw: Any, mode: str | None = None) -> Program:
-    """A random program (``mode``: "scalar", "array" or None to draw it)."""
+def programs(draw: Any, mode: str | None = None, control: bool | None = None) -> Program:
+    """A random program (``mode``: "scalar", "array" or None to draw it; ``control``: with
+    branches, loops, conditional expressions and lists, without, or None to draw it)."""
     if mode is None:
         mode = draw(st.sampled_from(["scalar", "array", "array"]))
+    if control is None:
+        control = draw(st.booleans())
     if mode == "scalar":
         m = draw(st.sampled_from(["math", "m"]))
         imports = ("import math",) if m == "math" else (f"import math as {m}",)
@@ -971,6 +1736,7 @@ def programs(draw: Any, mode: str | None = None) -> Program:
         data=True,
         locals_pool=pool,
         dims=dims,
+        control=control,
     )
     functions = []
     shapes = sorted({p.shape for p in params} | {()})
@@ -978,7 +1744,7 @@ def programs(draw: Any, mode: str | None = None) -> Program:
         fn, sig = _helper(draw, scope, i, shapes)
         functions.append(fn)
         scope.helpers.append(sig)
-    body = scope.block(draw, 1, 8 if mode == "array" else 10)
+    body = scope.block(draw, 1, 5 if control else 8 if mode == "array" else 10)
     if scope.last is not None and draw(st.booleans()):
         r = leaf(scope.values[scope.last])
     else:
@@ -996,7 +1762,7 @@ def programs(draw: Any, mode: str | None = None) -> Program:
     main = Function(name, tuple(scope.params), tuple(body), result)
     # --wrt: mostly parameters that reach the result; now and then one that does not (its
     # gradient must be an exact zero of the right shape).
-    reached = [n for n in floats if n in result.deps]
+    reached = [n for n in floats if n in result.deps.union(*scope.exits)]
     candidates = reached if reached and draw(st.integers(0, 5)) > 0 else floats
     wrt = tuple(draw(st.lists(st.sampled_from(candidates), min_size=1, unique=True)))
     declare = None

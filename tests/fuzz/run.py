@@ -121,7 +121,14 @@ class _Batch:
     failures: dict = field(default_factory=dict)  # key -> FuzzFailure, to replay without work
 
 
-def _run_batch(state: _Batch, batch: int, seed_value: int, shrink: bool, mode: str | None) -> None:
+def _run_batch(
+    state: _Batch,
+    batch: int,
+    seed_value: int,
+    shrink: bool,
+    mode: str | None,
+    control: bool | None = None,
+) -> None:
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
 
     @seed(seed_value)
@@ -140,7 +147,7 @@ def _run_batch(state: _Batch, batch: int, seed_value: int, shrink: bool, mode: s
         shrinking = state.failing_since is not None
         # Draw first, whatever happens next: hypothesis requires the same draws for the same
         # choices (returning before drawing once the budget is spent would be "flaky").
-        program = data.draw(programs(mode), label="program")
+        program = data.draw(programs(mode, control), label="program")
         strategy = point_strategy(program)
         points = [data.draw(strategy, label="point") for _ in range(POINT_TRIES)]
         if not shrinking and time.monotonic() > state.deadline:
@@ -208,6 +215,7 @@ def run(
     shrink: bool = True,
     shrink_seconds: float = 120.0,
     mode: str | None = None,
+    control: bool | None = None,
     progress: Callable[[str], None] | None = None,
     strict: bool = False,
     max_failures: int | None = None,
@@ -215,7 +223,8 @@ def run(
     """Fuzz for ``minutes`` or until ``examples`` programs were generated, whichever comes first.
 
     ``oracle``: "auto" (autograd or JAX if importable), "autograd", "jax" or "none". ``mode``:
-    "scalar", "array" or None for both. ``progress`` receives each failure as it is found.
+    "scalar", "array" or None for both. ``control``: True for programs with branches, loops,
+    conditional expressions and lists only, False for programs without, None for both. ``progress`` receives each failure as it is found.
     ``strict``: failures of the known bugs of ``known.py`` count as failures too.
     ``max_failures``: stop after that many failures.
     """
@@ -233,7 +242,7 @@ def run(
         size = batch if examples is None else min(batch, examples - stats.generated)
         state = _Batch(stats, found, deadline, shrink_seconds, strict)
         before = len(stats.failures)
-        _run_batch(state, size, batch_seed(seed, index), shrink, mode)
+        _run_batch(state, size, batch_seed(seed, index), shrink, mode, control)
         stats.batches += 1
         index += 1
         if progress is not None:
