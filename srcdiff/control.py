@@ -41,6 +41,22 @@ def _stored_names(statements: list[ast.stmt]) -> list[str]:
     return list(found)
 
 
+def _bound_on_every_path(statements: list[ast.stmt]) -> set[str]:
+    """Names the statements bind whichever way they run: at their top level, or in both branches
+    of an if; not in a loop, which may run no iteration."""
+    found: set[str] = set()
+    for stmt in statements:
+        if isinstance(stmt, ast.If):
+            found |= _bound_on_every_path(stmt.body) & _bound_on_every_path(stmt.orelse)
+        elif not isinstance(stmt, (ast.For, ast.While)):
+            found.update(
+                n.id
+                for n in ast.walk(stmt)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            )
+    return found
+
+
 def _loop_targets(statements: list[ast.stmt]) -> set[str]:
     """Names bound as the targets of for loops inside the statements (they do not outlive them)."""
     found: set[str] = set()
@@ -340,7 +356,9 @@ class ControlLowering:
         cond = self.condition(stmt.test)
         branches = [stmt.body, stmt.orelse]
         stored = [[n for n in _stored_names(b) if n not in _loop_targets(b)] for b in branches]
-        everywhere = set(stored[0]) & set(stored[1])
+        # A name new here lives on after the if only if both branches bind it on every path
+        # (one bound only in a nested loop or if of one branch is that block's own).
+        everywhere = _bound_on_every_path(stmt.body) & _bound_on_every_path(stmt.orelse)
         outputs = [
             n for n in dict.fromkeys(stored[0] + stored[1]) if n in self.env or n in everywhere
         ]

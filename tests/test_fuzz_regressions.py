@@ -439,15 +439,10 @@ def test_a_loop_that_runs_no_iteration_gives_array_gradients_their_shape(body, h
     np.testing.assert_array_equal(gW, 1.0)
 
 
-NESTED_LOCAL = (
-    "control.py, if_statement: a new name that both branches of an if store, at any depth "
-    "(_stored_names), is taken for one the if defines, and a branch that binds it only inside "
-    "a nested loop or if is refused ('x is assigned only inside the loop', 'in only some "
-    "branches'), though nothing reads it after the if: the program is valid Python. It bites "
-    "most after desugar.py moves the code that follows a return or continue nested in an if into "
-    "every other branch around it: a loop there (or a name that code binds) is then in both "
-    "branches. Outputs should be the names bound on every path (or read after the if)"
-)
+# control.py, if_statement took a new name both branches store at any depth for one the if
+# defines, and refused a branch binding it only inside a nested loop or if (valid Python, nothing
+# reading it after the if); common once desugar.py moves the code after a nested return or
+# continue into every other branch. Fixed since: a new name lives on only if bound on every path.
 
 NESTED_LOCAL_CASES = {
     "else-binds-directly": (
@@ -474,11 +469,8 @@ NESTED_LOCAL_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=NESTED_LOCAL)
 @pytest.mark.parametrize("body", NESTED_LOCAL_CASES.values(), ids=NESTED_LOCAL_CASES.keys())
 def test_name_local_to_a_nested_block_in_one_branch(body):
-    # The fuzzer's generator steers clear of these (tests/fuzz/programs.py, _define_everywhere
-    # and _exit): refused programs are counted, not failed, and would crowd out the rest.
     source = f"def f(w, b):\n{body}"
     for w, b in ((0.7, 0.3), (-0.7, 0.3), (0.7, -0.3), (-0.7, -0.3)):
         assert_checks(source, "w", {"w": w, "b": b})
