@@ -486,25 +486,27 @@ class _Reverse:
         """The seed of a region's output that nothing after the region reads: 0.0, or zeros like
         the output (a loop's carried W, an if's W) where the seed may be handed on as an input's
         gradient (a loop running no iteration, ``W = W``, ``dW = seed + a reduction's scalar``):
-        that gradient must have W's exact shape, and 0.0 has none."""
+        that gradient must have the input's exact shape, and 0.0 has none."""
         region = node.param("region")
         name = region.outputs[k]
-        if not self.array_mode or name not in region.inputs:
+        if not self.array_mode or k in region.collected:  # a list's adjoint: rows, if any
             return Const(0.0)
-        start = inputs[region.inputs.index(name)]
-        if not (isinstance(start, Var) and start in self.active):
-            return Const(0.0)
-        # A loop that runs no iteration hands every seed on: its carried inputs' gradients.
-        bodies = [p for p in grad.programs if p is not None and p.seeds is not None]
-        handed_on = any(seed_handed_on(p, p.seeds[k]) for p in bodies)  # type: ignore[index]
-        if region.kind == "if" and not handed_on:
-            return Const(0.0)
+        start = inputs[region.inputs.index(name)] if name in region.inputs else None
         # Zeros like the output itself (the value after the region, which the forward keeps
         # under its carried name), else like the value it started from.
         like = self.region_items.get(node.out, {}).get(k) or start
+        if not isinstance(like, Var):
+            return Const(0.0)
+        bodies = [p for p in grad.programs if p is not None and p.seeds is not None]
+        handed_on = any(seed_handed_on(p, p.seeds[k]) for p in bodies)  # type: ignore[index]
+        # A loop that runs no iteration hands every seed on: its carried inputs' gradients.
+        no_iteration = region.kind != "if" and isinstance(start, Var) and start in self.active
+        if not (handed_on or no_iteration):
+            return Const(0.0)
         zero = Var(adjoint_of=like)
         param = next((p for p in self.fn.params if p.var is start), None)
-        if param is not None and (self.declared or {}).get(param.name):  # a declared array
+        if region.kind != "if" and param is not None and (self.declared or {}).get(param.name):
+            # a declared array a loop carries: its shape stays
             self.backward.append(Node(zero, "np.zeros_like", (like,), self.stmt))
         else:
             self.backward.append(Node(zero, "unbroadcast", (Const(0.0), like), self.stmt))

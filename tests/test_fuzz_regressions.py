@@ -474,3 +474,19 @@ def test_name_local_to_a_nested_block_in_one_branch(body):
     source = f"def f(w, b):\n{body}"
     for w, b in ((0.7, 0.3), (-0.7, 0.3), (0.7, -0.3), (-0.7, -0.3)):
         assert_checks(source, "w", {"w": w, "b": b})
+
+
+def test_an_unread_if_output_bound_to_a_parameter_in_one_branch():
+    # (found by the 30-minute run, as a 25-line program) W = b in one branch, W read by nothing
+    # after the if: the seed of W was 0.0 while the branch hands it on (np.sum(W) is b's
+    # gradient), so with --shapes b's gradient came back a float.
+    source = (
+        "import numpy as np\n\n\ndef f(W, x, b):\n    if 0.0 < np.sum(x):\n"
+        "        return np.mean(b[0])\n    W = b\n    return np.sum(W)\n"
+    )
+    x, b = np.array([[-1.4], [1.0]]), np.array([[-1.3, 0.2]])
+    for declared in (None, "b=(1, 2), x=(2, 1), W=()"):
+        vag = generated(source, "b", declared)
+        _, g = vag(1.9, x, b)
+        np.testing.assert_array_equal(g, [[1.0, 1.0]])
+        assert_checks(source, "b", {"W": 1.9, "x": x, "b": b}, declared)
