@@ -184,6 +184,10 @@ def _cost(c: sp.Expr, chain: Chain) -> tuple[int, int]:
     return sp.count_ops(c) + reads, sp.count_ops(c)
 
 
+MAX_SOLVE_OPS = 8  # the largest stored expression solved for a chain input (see _rewrite)
+INVERTIBLE = (sp.exp, sp.log, sp.tanh)  # the functions such an expression may apply
+
+
 def _rewrite(
     raw: sp.Expr, chain: Chain, expr_of: dict[Var, sp.Expr], sym, active: set[Var]
 ) -> tuple[sp.Expr | None, list[sp.Expr]]:
@@ -218,6 +222,14 @@ def _rewrite(
             # Only values the user named and computed through a transcendental function are worth
             # solving for (an expert writes the derivative in them); sympy's solve is slow.
             if not e.has(u) or e == u or not e.has(sp.exp, sp.tanh, sp.log) or not n.out.is_user:
+                continue
+            # An inverse worth writing reads u once, through a few steps (the sigmoid's
+            # 1 / (1 + exp(-u))); past that sympy may search for minutes and find none.
+            if e.count(u) > 1 or sp.count_ops(e) > MAX_SOLVE_OPS:
+                continue
+            if any(f.func not in INVERTIBLE for f in e.atoms(sp.Function)) or any(
+                not p.exp.is_Number for p in e.atoms(sp.Pow)
+            ):
                 continue
             try:
                 solved = sp.solve(sp.Eq(sym(n.out), e), u, dict=False, check=False, simplify=False)

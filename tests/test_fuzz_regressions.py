@@ -490,3 +490,35 @@ def test_an_unread_if_output_bound_to_a_parameter_in_one_branch():
         _, g = vag(1.9, x, b)
         np.testing.assert_array_equal(g, [[1.0, 1.0]])
         assert_checks(source, "b", {"W": 1.9, "x": x, "b": b}, declared)
+
+
+# ---- sympy asked to invert what it cannot (found by the 30-minute run) -------------------------
+# chains.py, _rewrite solved stored values like 0.5 * tanh(tan(tanh(x)) * x + m) or
+# (1.5 + x**2) ** tanh(x) for x: sympy searched (Lambert W, factoring) for seconds per value and a
+# loop's bodies repeat them, so compiling one fuzz program took over 30 s. Only expressions that
+# read the input once, through exp, log, tanh and powers by numbers, are solved for it now.
+
+
+def test_no_solving_for_inputs_sympy_cannot_invert(monkeypatch):
+    from srcdiff import chains
+
+    solved = []
+    real = chains.sp.solve
+    monkeypatch.setattr(chains.sp, "solve", lambda *a, **k: solved.append(a[0]) or real(*a, **k))
+    source = (
+        "import numpy as np\n\n\ndef f(x, w):\n"
+        "    x = 0.5 * np.tanh(np.tan(np.tanh(x)) * x + np.min(w))\n"
+        "    x = (1.5 + x**2) ** np.tanh(x)\n    return np.sum(x)\n"
+    )
+    compile_source(source, "x")
+    for equation in solved:  # (0.5 * tanh(v0 + v1), with v0 the stored tan(...) * x, is fine)
+        assert not equation.has(chains.sp.tan), equation
+        assert all(p.exp.is_Number for p in equation.atoms(chains.sp.Pow)), equation
+    solved.clear()
+    # the sigmoid is still solved for its input: the logistic backward stays (p - y)
+    compile_source(
+        "import numpy as np\n\n\ndef f(w, X, y):\n    z = X @ w\n    p = 1 / (1 + np.exp(-z))\n"
+        "    return np.sum(-y * np.log(p) - (1 - y) * np.log(1 - p))\n",
+        "w",
+    )
+    assert solved
