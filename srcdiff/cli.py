@@ -163,20 +163,34 @@ def default_output(path: Path) -> Path:
     return path.with_name(f"{path.stem}_grad.py")
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
 
     A directory that refuses the file (read-only, full) is the user's to fix: a ``SrcdiffError``
-    naming the target, not the temporary file, and not a traceback.
+    naming the target, not the temporary file, and not a traceback. A symlink's target is written
+    (the link stays); a device or pipe (``-o /dev/null``) is written to as it is, never replaced.
     """
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file() and not path.is_dir():
+        try:
+            with open(path, "wb") as f:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        except OSError as e:
+            raise _unwritable(path, e) from None
+        return
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
         raise _unwritable(path, e) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        if isinstance(data, str):
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                f.write(data)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         else:

@@ -10,16 +10,14 @@ its out-edges. Without an explanation the graph shows the structure only, the st
 a gradient flows drawn solid, the others dashed.
 
 ``render`` runs the Graphviz ``dot`` program on the text (``dot -Tsvg`` / ``-Tpng``);
-``write_bytes_atomically`` writes the picture so readers never see half of it.
+``cli.write_atomically`` writes the picture so readers never see half of it.
 """
 
 from __future__ import annotations
 
 import html
-import os
 import shutil
 import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -437,21 +435,6 @@ def render(dot_text: str, fmt: str) -> bytes:
     return proc.stdout
 
 
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path``: readers see the old file or the whole new one, never a part."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 # ---- The command -----------------------------------------------------------------------------
 
 GRAPH_DESCRIPTION = """\
@@ -566,6 +549,6 @@ def graph_main(argv: Sequence[str]) -> int:
         write_atomically(dot_path, text)
         print(f"srcdiff graph: error: {e}; the DOT text is in {dot_path}", file=sys.stderr)
         return 1
-    write_bytes_atomically(out, picture)
+    write_atomically(out, picture)
     print(f"srcdiff graph: wrote {out}", file=sys.stderr)
     return 0

@@ -105,3 +105,37 @@ def test_racing_writers_leave_one_complete_file(tmp_path):
     }
     assert text in expected  # one whole module, never a mix or a truncated file
     assert not list(tmp_path.glob(".out_grad.py.*"))  # no temporary file left behind
+
+
+def test_a_symlinked_output_writes_its_target_and_keeps_the_link(tmp_path):
+    (tmp_path / "cost.py").write_text("def cost(w, b):\n    return (w * 3 + b) ** 2\n")
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "cost_grad.py"
+    target.write_text("old\n")
+    (tmp_path / "cost_grad.py").symlink_to(target)
+    done = cli(tmp_path, "cost.py", "--wrt", "w,b", "-o", "cost_grad.py")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cost_grad.py").is_symlink()
+    assert "def cost_backward" in target.read_text()
+    assert not list((tmp_path / "real").glob(".cost_grad.py.*"))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+def test_a_pipe_or_device_output_is_written_to_not_replaced(tmp_path):
+    # -o /dev/null (or a pipe) is written to as it is: replacing it with a file, as an atomic write
+    # of a regular file does, would turn the device into a file (as root, /dev/null itself).
+    import os
+    import stat
+    import threading
+
+    (tmp_path / "cost.py").write_text("def cost(w, b):\n    return (w * 3 + b) ** 2\n")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()))
+    reader.start()
+    done = cli(tmp_path, "cost.py", "--wrt", "w,b", "-o", "pipe")
+    reader.join(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert b"def cost_backward" in received[0]
