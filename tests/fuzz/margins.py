@@ -14,7 +14,7 @@ neither central differences nor a derivative mean anything across the switch. Th
 distance to the switch, relative to the operands' scale, and points closer than ``JUMP_MARGIN``
 are skipped ("near a branch switch"). The margin is wide (2%) because the fuzzer's
 conditioning probe (``case.well_conditioned``) steps by 1e-3 of a value, and the condition moves
-by that step times its slope. Comparisons of integers (loop counters) never switch.
+by that step times its slope. Comparisons of ints (loop counters) never switch.
 
 The scalar helpers (``_abs``, ``_max``...) are the ones ``tests/test_programs_hypothesis.py`` has
 always used; the array helpers (``_kz``, ``_tie``...) work elementwise on scalars and arrays alike.
@@ -60,10 +60,8 @@ class Margins:
 
     def _switch(self, a: Any, b: Any) -> None:
         """A branch taken by comparing scalars ``a`` and ``b``: how near it is to switching."""
-        if isinstance(a, int) or isinstance(b, int):  # a counter, against an integral value:
-            fa, fb = float(a), float(b)  # never moves with the point
-            if fa.is_integer() and fb.is_integer():
-                return
+        if isinstance(a, int) and isinstance(b, int):  # counters and int constants: they never
+            return  # move with the point (a float that equals an int, as w = 0.0 against n, may)
         fa, fb = float(a), float(b)
         self.jump = min(self.jump, abs(fa - fb) / max(1.0, abs(fa), abs(fb)))
 
