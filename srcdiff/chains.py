@@ -231,6 +231,10 @@ def _rewrite(
                 not p.exp.is_Number for p in e.atoms(sp.Pow)
             ):
                 continue
+            # tanh(0.0707 * v + u) is solved through exp(2 * 0.0707 * v): a polynomial whose
+            # degree is that float's denominator as a fraction. Only whole numbers, then.
+            if any(not f.is_integer for f in e.atoms(sp.Float)):
+                continue
             try:
                 solved = sp.solve(sp.Eq(sym(n.out), e), u, dict=False, check=False, simplify=False)
             except (NotImplementedError, ValueError, TypeError):

@@ -511,9 +511,13 @@ def test_no_solving_for_inputs_sympy_cannot_invert(monkeypatch):
         "    x = (1.5 + x**2) ** np.tanh(x)\n    return np.sum(x)\n"
     )
     compile_source(source, "x")
+    # tanh(0.0707 * v + u) for u: through exp(2 * 0.0707 * v), a polynomial of huge degree
+    floats = "import numpy as np\n\n\ndef f(u, v):\n    t = np.tanh(0.0707372016677029 * v + u)\n"
+    compile_source(floats + "    t = np.exp(t * u)\n    return np.sum(t)\n", "u")
     for equation in solved:  # (0.5 * tanh(v0 + v1), with v0 the stored tan(...) * x, is fine)
         assert not equation.has(chains.sp.tan), equation
         assert all(p.exp.is_Number for p in equation.atoms(chains.sp.Pow)), equation
+        assert all(f.is_integer for f in equation.atoms(chains.sp.Float)), equation
     solved.clear()
     # the sigmoid is still solved for its input: the logistic backward stays (p - y)
     compile_source(
