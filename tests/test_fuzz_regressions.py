@@ -526,3 +526,15 @@ def test_no_solving_for_inputs_sympy_cannot_invert(monkeypatch):
         "w",
     )
     assert solved
+
+
+def test_a_parameter_swapped_away_after_an_early_return_gets_zeros():
+    # (found by the 30-minute run) x's value goes to W, which nothing reads: x's gradient is zeros
+    # of its shape, also through the if an early return made (its seed for x was 0.0).
+    source = (
+        "import numpy as np\n\n\ndef f(W, x, c):\n    if 0.5 < 0.0:\n        return -0.5\n"
+        "    W, x = x, W\n    return np.sum(x * c)\n"
+    )
+    for declared in (None, "W=(1, n2), x=(1,), c=(1, n2)"):
+        _, g = generated(source, "x", declared)(np.zeros((1, 2)), np.zeros(1), np.ones((1, 2)))
+        assert isinstance(g, np.ndarray) and g.shape == (1,) and not g.any(), repr(g)
