@@ -848,12 +848,20 @@ class RegionPrinter:
             arrays = n.args[len(n.args) - region.head :]
             if region.iterate == "enumerate":
                 iterables.append(f"reversed(range(len({self.text(arrays[0])})){cut})")
-            iterables += [f"reversed({self.text(a)}{cut})" for a in arrays]
             tape_read = set(body.tape)
-            targets += [
+            names = [
                 self.namer.name(p.var) if p.var in tape_read else "_"
                 for p in body.function.params[: len(region.targets)]
             ]
+            if region.iterate == "zip" and len(arrays) > 1:
+                # zip stops at the shortest array: reversing each array on its own would pair
+                # the last rows of the longer ones with the others' (the forward never read them)
+                zipped = ", ".join(self.text(a) for a in arrays)
+                iterables.append(f"reversed(list(zip({zipped})){cut})")
+                targets.append(f"({', '.join(names)})")
+            else:
+                iterables += [f"reversed({self.text(a)}{cut})" for a in arrays]
+                targets += names
         elif grad.counted and not extras:
             return f"for _ in range({self.text(tape_var)}):", []
         if step:
