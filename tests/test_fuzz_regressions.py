@@ -576,3 +576,22 @@ def test_straight_line_gradients_keep_the_declared_shape(body, shapes):
     source = f"import numpy as np\n\n\ndef f(W, c):\n{body}"
     _, g = generated(source, "W", shapes)(np.array([0.1, 0.2]), np.ones(2))
     assert isinstance(g, np.ndarray) and g.shape == (2,), repr(g)
+
+
+UNREAD_SWAP_SUM = (
+    "found by the second 30-minute run, not fixed yet: with --shapes, an inactive array parameter "
+    "swapped into a name an early return's if leaves unread (x, b = b, x after "
+    "W = np.zeros_like(b) + x) makes the generated backward call .sum on the float 0.0"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=UNREAD_SWAP_SUM)
+def test_an_unread_swap_after_an_early_return_with_declared_shapes():
+    source = (
+        "import numpy as np\n\n\ndef f(W, x, b, s):\n    if W > 0.0:\n        return 1.0\n"
+        "    W = np.zeros_like(b) + x\n    x, b = b, x\n    s = s[0]\n"
+        "    return 0.5 + np.sum(np.tanh(s))\n"
+    )
+    shapes = "W=(), x=(1,), b=(n2, n2), s=(n2, n2)"
+    _, g = generated(source, "x", shapes)(-1.0, np.zeros(1), np.zeros((2, 2)), np.zeros((2, 2)))
+    assert isinstance(g, np.ndarray) and g.shape == (1,) and not g.any(), repr(g)
