@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
-from .errors import SrcdiffError
+from .errors import at_node
 from .ir import Atom, Const, Var
 from .prims import NUMPY_FUNCTIONS, NUMPY_METHODS, NUMPY_REDUCTIONS, PRIMS
 
@@ -42,15 +42,7 @@ SUPPORTED_NUMPY = (
 NOT_YET: dict[str, str] = {}
 
 
-def _error(node: ast.AST, message: str, hint: str | None = None) -> SrcdiffError:
-    err = SrcdiffError(
-        message,
-        line=getattr(node, "lineno", None),
-        col=getattr(node, "col_offset", 0) + 1,
-        hint=hint,
-    )
-    err.byte_col = True
-    return err
+_error = at_node  # an error at a syntax tree node
 
 
 def _static(node: ast.expr, what: str) -> Any:

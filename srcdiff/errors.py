@@ -72,3 +72,15 @@ class SrcdiffError(Exception):
 
     def __str__(self) -> str:
         return self.format()
+
+
+def at_node(node: object, message: str, hint: str | None = None) -> SrcdiffError:
+    """An error at a syntax tree node (its column counted in UTF-8 bytes, as ``ast`` gives it)."""
+    err = SrcdiffError(
+        message,
+        line=getattr(node, "lineno", None),
+        col=getattr(node, "col_offset", 0) + 1,
+        hint=hint,
+    )
+    err.byte_col = True
+    return err

@@ -31,7 +31,7 @@ import ast
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .errors import SrcdiffError
+from .errors import SrcdiffError, at_node
 from .ir import Atom, Param, Stmt, Var
 
 if TYPE_CHECKING:
@@ -57,15 +57,7 @@ class Write:
     other: str  # the name whose array changed with it
 
 
-def _error(node: ast.AST, message: str, hint: str | None = None) -> SrcdiffError:
-    err = SrcdiffError(
-        message,
-        line=getattr(node, "lineno", None),
-        col=getattr(node, "col_offset", 0) + 1,
-        hint=hint,
-    )
-    err.byte_col = True
-    return err
+_error = at_node  # an error at a syntax tree node
 
 
 def rewrite_hint(name: str, op: str) -> str:
