@@ -29,7 +29,6 @@ Example, ``c = w * x; J = c**2`` at w=3, x=2, --wrt w::
 from __future__ import annotations
 
 import ast
-import keyword
 import math
 import operator
 import re
@@ -44,7 +43,7 @@ from . import numpy_helpers
 from .errors import SrcdiffError
 from .evaluate import StepFailed, apply_prim, build_index
 from .ir import Atom, Const, Function, GradProgram, Node, Var, walk
-from .naming import Namer, identifier
+from .naming import Namer
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS
 from .reverse import ARRAY_RULES, activity, check_wrt, uses_arrays
 from .rules import BOUND_RULES, KINK_POLICY, RULE_FUNCTIONS, RULES, Rule
@@ -329,15 +328,8 @@ def explain(
 class _NumberedNamer(Namer):
     """A Namer that tells repeats apart by number (``c_item_2``) instead of underscores."""
 
-    def fresh(self, base: str) -> str:
-        base = identifier(base)
-        if keyword.iskeyword(base):
-            base += "_"
-        name, k = base, 2
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
-        self.taken.add(name)
-        return name
+    def repeat(self, base: str, k: int) -> str:
+        return f"{base}_{k + 1}"
 
 
 class _Explainer:

@@ -66,11 +66,15 @@ class Namer:
         base = identifier(base)
         if keyword.iskeyword(base):
             base = base + "_"
-        name = base
+        name, k = base, 1
         while name in self.taken:
-            name += "_"
+            name, k = self.repeat(base, k), k + 1
         self.taken.add(name)
         return name
+
+    def repeat(self, base: str, k: int) -> str:
+        """The ``k``-th alternative to a taken ``base``: ``base_``, ``base__``, ..."""
+        return base + "_" * k
 
     def name(self, var: Var) -> str:
         if var not in self.names:
