@@ -47,7 +47,7 @@ from .naming import Namer
 from .prims import BROADCASTING, ELEMENTWISE_UNARY, NUMPY_REDUCTIONS
 from .reverse import ARRAY_RULES, activity, check_wrt, uses_arrays
 from .rules import BOUND_RULES, KINK_POLICY, RULE_FUNCTIONS, RULES, Rule
-from .unroll import Place, has_structure, unroll
+from .unroll import Place, has_structure, step_error, unroll
 
 EPSILON = 1e-3  # the nudge: small enough for a first-order change, large enough to read
 
@@ -397,15 +397,7 @@ class _Explainer:
         )
 
     def error(self, node: Node | None, message: str, hint: str | None = None) -> SrcdiffError:
-        stmt = node.stmt if node is not None else None
-        err = SrcdiffError(
-            message,
-            filename=self.fn.filename,
-            line=stmt.line if stmt else (self.fn.line or None),
-            col=stmt.col if stmt else (self.fn.col or None),
-            hint=hint,
-        )
-        return err.located(self.fn.filename, self.source)
+        return step_error(self.fn, node, message, hint, self.source)
 
     def bind(self, values: Mapping[str, Any]) -> dict[Var, Any]:
         """Each parameter's value: the one given, else its default; lists become arrays."""

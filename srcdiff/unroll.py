@@ -57,6 +57,21 @@ class Unrolled:
     places: dict[Var, Place] = field(default_factory=dict)
 
 
+def step_error(
+    fn: Function, node: Node | None, message: str, hint: str | None, source: str | None
+) -> SrcdiffError:
+    """An error about one step of ``fn``, located at its statement (else at the def)."""
+    stmt = node.stmt if node is not None else None
+    err = SrcdiffError(
+        message,
+        filename=fn.filename,
+        line=stmt.line if stmt else fn.line or None,
+        col=stmt.col if stmt else fn.col or None,
+        hint=hint,
+    )
+    return err.located(fn.filename, source)
+
+
 def has_structure(fn: Function) -> bool:
     """Whether ``fn`` has loops, ifs or calls, so that explaining it needs unrolling."""
     return any(n.prim in ("loop", "branch", "call") for n in fn.body)
@@ -165,15 +180,7 @@ class _Unroller:
         return out
 
     def error(self, node: Node, message: str, hint: str) -> SrcdiffError:
-        stmt = node.stmt
-        err = SrcdiffError(
-            message,
-            filename=self.fn.filename,
-            line=stmt.line if stmt else self.fn.line or None,
-            col=stmt.col if stmt else self.fn.col or None,
-            hint=hint,
-        )
-        return err.located(self.fn.filename, self.source)
+        return step_error(self.fn, node, message, hint, self.source)
 
     # -- blocks
 
